@@ -1,0 +1,113 @@
+"""``clusterdyn`` command line: ``clusterdyn --help`` lists the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from clusterdyn.io import write_atomically
+from sdmodels import MAX_YEAR, ModelInputError, load_model
+from sdmodels.model import SimulationError
+
+
+class CLIError(Exception):
+    """A bad command-line argument; reported as one line, exit status 2."""
+
+
+def _year(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole year, got {text!r}") from None
+    if not 1978 < value <= MAX_YEAR:
+        raise argparse.ArgumentTypeError(f"expected a year from 1979 to {MAX_YEAR}, got {value}")
+    return value
+
+
+def _dt(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of years, got {text!r}") from None
+    return value
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    """Turn ``["Name=VALUE", ...]`` into a dict (values stay strings; the model checks them)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise CLIError(
+                f"--set {item!r}: expected \"Name=VALUE\", e.g. \"Capacity lifetime=12\""
+            )
+        if name.strip() in out:
+            raise CLIError(f"--set: parameter {name.strip()!r} is given twice")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    params = parse_assignments(args.set)
+    variables = "all" if args.all_variables else (args.variables or None)
+    frame = model.run(params=params, until=args.until, dt=args.dt, variables=variables)
+    write_atomically(args.output, lambda handle: frame.to_csv(handle, float_format="%.10g"))
+    if args.output != "-":
+        print(f"wrote {len(frame)} years x {frame.shape[1]} variables to {args.output}")
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    rows = [
+        f"{p.name}\t{p.default:g}\t[{p.lower:g}, {p.upper:g}]\t{p.units}"
+        for p in model.parameters.values()
+    ]
+    print("name\tdefault\trange\tunits")
+    print("\n".join(rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clusterdyn",
+        description="System-dynamics model of the Chilean salmon cluster's lifecycle "
+        "(1978-2003): run, calibrate, compare policy scenarios, draw figures.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="simulate the model and write yearly outputs as CSV",
+                         description="Simulate the model and write one row per year.")
+    run.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
+    run.add_argument("--until", type=_year, default=None,
+                     help=f"last year, up to {MAX_YEAR} (default: 2003)")
+    run.add_argument("--dt", type=_dt, default=None, help="time step in years, 1/n (default 1/128)")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a parameter, e.g. --set \"Capacity lifetime=12\" (repeatable)")
+    group = run.add_mutually_exclusive_group()
+    group.add_argument("--all-variables", action="store_true", help="write every model variable")
+    group.add_argument("--variables", nargs="+", metavar="NAME", help="variables to write")
+    run.add_argument("-o", "--output", required=True, help="output CSV file, or - for stdout")
+    run.set_defaults(func=cmd_run)
+
+    params = sub.add_parser("params", help="list the model's parameters with ranges and units")
+    params.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
+    params.set_defaults(func=cmd_params)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``clusterdyn`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CLIError, ModelInputError, SimulationError) as exc:
+        print(f"clusterdyn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Vensim stock-and-flow models of the cluster lifecycle and their Python API.
+
+>>> from sdmodels import load_model
+>>> model = load_model("salmon_cluster")
+>>> df = model.run(params={"Normal investment fraction": 0.6}, until=2010)
+"""
+
+from sdmodels.errors import ModelInputError
+from sdmodels.model import MAX_YEAR, PUBLIC_OUTPUTS, Model, SimulationError, load_model
+from sdmodels.parameters import Parameter
+
+__all__ = [
+    "MAX_YEAR",
+    "PUBLIC_OUTPUTS",
+    "Model",
+    "ModelInputError",
+    "Parameter",
+    "SimulationError",
+    "load_model",
+]

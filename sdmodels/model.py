@@ -1,0 +1,326 @@
+"""The model object: a ``.mdl`` plus settings; ``run()`` returns a new DataFrame each time."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+import pysd
+
+from sdmodels.errors import ModelInputError, suggest
+from sdmodels.parameters import Parameter
+from sdmodels.translation import model_hash, translated_path
+
+MODELS_DIR = Path(__file__).parent
+
+#: Output names the rest of the project and its users rely on.
+PUBLIC_OUTPUTS: tuple[str, ...] = (
+    "Production",
+    "Production capacity",
+    "Price",
+    "Export value",
+    "World market share",
+    "Technological capability",
+    "Supplier base",
+    "Social capital",
+)
+
+#: Latest year a run may reach (forecasts continue the last stage's policies).
+MAX_YEAR = 2030
+
+_CONTROL = {"INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER", "Time"}
+
+
+@contextmanager
+def _pysd_deprecations_silenced() -> Iterator[None]:
+    """Silence deprecation notices that PySD's own calls into pandas raise.
+
+    PySD 3.14 calls pandas APIs that pandas 3 deprecates (``inplace=``); those notices are
+    about PySD's code, not ours. Only deprecation categories are silenced; every other
+    warning still reaches the caller (and fails the tests).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.simplefilter("ignore", category=FutureWarning)
+        yield
+
+
+class SimulationError(RuntimeError):
+    """A run produced non-finite values; the message names the variables and the year."""
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    """Documentation of one model variable, as written in the ``.mdl``."""
+
+    name: str
+    units: str
+    kind: str
+    doc: str
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A Vensim model translated by PySD, with typed parameters and isolated runs.
+
+    Use :func:`sdmodels.load_model` to create one. The object is immutable: every call to
+    :meth:`run` simulates a fresh copy of the translated model, so no parameter set or time
+    setting leaks from one run to the next.
+
+    Attributes
+    ----------
+    name : str
+        Model name (the ``.mdl`` file stem).
+    mdl_path : pathlib.Path
+        The Vensim source.
+    parameters : Mapping[str, Parameter]
+        Declared parameters (constants with a range in the ``.mdl``), by Vensim name.
+    variables : Mapping[str, VariableInfo]
+        Every model variable, by Vensim name.
+    initial_time, final_time, time_step : float
+        The ``.mdl``'s control settings (final time is the default ``until``).
+    """
+
+    name: str
+    mdl_path: Path
+    parameters: Mapping[str, Parameter] = field(repr=False)
+    variables: Mapping[str, VariableInfo] = field(repr=False)
+    initial_time: float
+    final_time: float
+    time_step: float
+    _py_file: Path = field(repr=False)
+
+    @property
+    def stocks(self) -> tuple[str, ...]:
+        """Names of the model's stocks (INTEG variables)."""
+        return tuple(n for n, v in self.variables.items() if v.kind == "stock")
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the ``.mdl`` (for provenance)."""
+        return model_hash(self.mdl_path)
+
+    def _fresh(self) -> pysd.py_backend.model.Model:
+        with _pysd_deprecations_silenced():
+            return pysd.load(str(self._py_file))
+
+    def validate_params(self, params: Mapping[str, object] | None) -> dict[str, float]:
+        """Check parameter names and values; return them as floats.
+
+        Raises
+        ------
+        ModelInputError
+            For an unknown name (with the nearest valid names), a structural constant, a
+            non-numeric or non-finite value, or a value outside the declared range.
+        """
+        checked: dict[str, float] = {}
+        for key, value in (params or {}).items():
+            if key not in self.parameters:
+                if key in self.variables:
+                    raise ModelInputError(
+                        f"{key!r} is not a settable parameter of model {self.name!r}: it is a "
+                        f"{self.variables[key].kind} (only constants with a declared range "
+                        "can be set)."
+                    )
+                raise ModelInputError(
+                    f"unknown parameter {key!r} for model {self.name!r}."
+                    + suggest(key, self.parameters)
+                    + " List them with `clusterdyn params`."
+                )
+            checked[key] = self.parameters[key].validate(value)
+        return checked
+
+    def _check_forced(self, forced: Mapping[str, float] | None) -> dict[str, float]:
+        checked: dict[str, float] = {}
+        for key, value in (forced or {}).items():
+            if key not in self.variables or key in _CONTROL:
+                raise ModelInputError(
+                    f"cannot force unknown variable {key!r}." + suggest(key, self.variables)
+                )
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ModelInputError(
+                    f"forced variable {key!r}: expected a number, got {value!r}"
+                ) from None
+            if not math.isfinite(number):
+                raise ModelInputError(f"forced variable {key!r}: expected a finite number")
+            checked[key] = number
+        return checked
+
+    def _check_variables(self, variables: str | Iterable[str] | None) -> list[str]:
+        if variables is None:
+            return list(PUBLIC_OUTPUTS)
+        if isinstance(variables, str):
+            if variables == "all":
+                return [n for n in self.variables if n not in _CONTROL]
+            variables = [variables]
+        names = list(variables)
+        for n in names:
+            if n not in self.variables:
+                raise ModelInputError(
+                    f"unknown variable {n!r} in model {self.name!r}." + suggest(n, self.variables)
+                )
+        return names
+
+    def _check_time(self, until: object, dt: object) -> tuple[int, float]:
+        if until is None:
+            until_year = int(self.final_time)
+        else:
+            try:
+                number = float(until)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ModelInputError(f"until: expected a year, got {until!r}") from None
+            if not number.is_integer() or not self.initial_time < number <= MAX_YEAR:
+                raise ModelInputError(
+                    f"until = {until!r}: expected a whole year after {self.initial_time:g} "
+                    f"and no later than {MAX_YEAR}"
+                )
+            until_year = int(number)
+        if dt is None:
+            step = self.time_step
+        else:
+            try:
+                step = float(dt)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ModelInputError(f"dt: expected a number of years, got {dt!r}") from None
+            steps_per_year = 1.0 / step if step > 0 else math.inf
+            if not (0 < step <= 1 and abs(steps_per_year - round(steps_per_year)) < 1e-9):
+                raise ModelInputError(
+                    f"dt = {dt!r}: expected 1/n of a year (e.g. 0.0625, 0.03125), so that every "
+                    "year falls on a time step"
+                )
+        return until_year, step
+
+    def run(
+        self,
+        params: Mapping[str, object] | None = None,
+        until: int | None = None,
+        dt: float | None = None,
+        variables: str | Iterable[str] | None = None,
+        forced: Mapping[str, float] | None = None,
+    ) -> pd.DataFrame:
+        """Simulate the model and return yearly values.
+
+        Parameters
+        ----------
+        params : mapping, optional
+            Parameter values by Vensim name (see :attr:`parameters`); others keep their
+            ``.mdl`` defaults.
+        until : int, optional
+            Last year (default: the ``.mdl``'s FINAL TIME, 2003; at most 2030). After 2003 the
+            last stage's policies continue and rest-of-world production grows at its
+            1998-2003 trend.
+        dt : float, optional
+            Euler time step in years, 1/n of a year (default: the ``.mdl``'s TIME STEP).
+        variables : "all", str or iterable of str, optional
+            Variables to return (default: :data:`PUBLIC_OUTPUTS`).
+        forced : mapping, optional
+            Variables of any kind (stocks, auxiliaries) replaced by a constant for the whole
+            run, for extreme-condition tests such as ``{"Price": 0}``. A forced stock no
+            longer integrates its flows.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per year (index ``year``, int), one column per variable.
+
+        Raises
+        ------
+        ModelInputError
+            For bad parameters, times or variable names.
+        SimulationError
+            If the run produced NaN or infinite values.
+        """
+        checked = self.validate_params(params)
+        checked_forced = self._check_forced(forced)
+        columns = self._check_variables(variables)
+        until_year, step = self._check_time(until, dt)
+        years = np.arange(int(self.initial_time), until_year + 1)
+        model = self._fresh()
+        with _pysd_deprecations_silenced():
+            # PySD warns when a variable is replaced by a constant: that is what forcing asks.
+            warnings.filterwarnings("ignore", "Replacing ", UserWarning)
+            out = model.run(
+                params={**checked, **checked_forced},
+                return_columns=columns,
+                return_timestamps=years.astype(float),
+                final_time=float(until_year),
+                time_step=step,
+                progress=False,
+            )
+        out = out[columns]
+        out.index = pd.Index(years, name="year")
+        out.columns.name = None
+        values = out.to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            bad_rows, bad_cols = np.nonzero(~np.isfinite(values))
+            names = sorted({columns[c] for c in bad_cols})
+            raise SimulationError(
+                f"model {self.name!r} produced non-finite values from {years[bad_rows.min()]} in "
+                f"{', '.join(names)} (parameters: {checked or 'defaults'})"
+            )
+        return out.astype(float)
+
+
+def _kind(row: pd.Series) -> str:
+    if row["Type"] == "Stateful":
+        return "stock" if row["Subtype"] == "Integ" else "delay"
+    return {"Constant": "constant", "Auxiliary": "auxiliary", "Lookup": "lookup"}.get(
+        row["Type"], str(row["Type"]).lower()
+    )
+
+
+def load_model(name: str = "salmon_cluster") -> Model:
+    """Load a model shipped in ``sdmodels/`` (or a path to any ``.mdl``).
+
+    Parameters
+    ----------
+    name : str
+        Model name (``"salmon_cluster"``) or a path to a Vensim ``.mdl`` file.
+
+    Returns
+    -------
+    Model
+    """
+    path = Path(name)
+    if path.suffix != ".mdl":
+        path = MODELS_DIR / f"{name}.mdl"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in MODELS_DIR.glob("*.mdl"))
+        raise ModelInputError(f"no model {name!r}: expected one of {shipped} or a path to a .mdl")
+    py_file = translated_path(path)
+    with _pysd_deprecations_silenced():
+        template = pysd.load(str(py_file))
+    doc = template.doc
+    variables: dict[str, VariableInfo] = {}
+    parameters: dict[str, Parameter] = {}
+    for _, row in doc.iterrows():
+        name_ = row["Real Name"]
+        kind = _kind(row)
+        variables[name_] = VariableInfo(name_, str(row["Units"]), kind, str(row["Comment"]))
+        lower, upper = row["Limits"][:2]
+        if kind == "constant" and name_ not in _CONTROL and not (
+            math.isnan(lower) or math.isnan(upper)
+        ):
+            default = float(getattr(template.components, row["Py Name"])())
+            parameters[name_] = Parameter(
+                name_, default, float(lower), float(upper), str(row["Units"]), str(row["Comment"])
+            )
+    return Model(
+        name=path.stem,
+        mdl_path=path,
+        parameters=MappingProxyType(parameters),
+        variables=MappingProxyType(variables),
+        initial_time=float(template.components.initial_time()),
+        final_time=float(template.components.final_time()),
+        time_step=float(template.components.time_step()),
+        _py_file=py_file,
+    )
