@@ -6,13 +6,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from calibration import calibrated_parameters
+from calibration import command as calibration_command
+from calibration.data_io import DataError
+from calibration.spec import SpecError
+from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
+from scenarios import ScenarioError
+from scenarios import command as scenario_command
 from sdmodels import MAX_YEAR, ModelInputError, load_model
-from sdmodels.model import SimulationError
-
-
-class CLIError(Exception):
-    """A bad command-line argument; reported as one line, exit status 2."""
+from sdmodels.model import Model, SimulationError
 
 
 def _year(text: str) -> int:
@@ -39,20 +42,39 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip():
-            raise CLIError(
+            raise UsageError(
                 f"--set {item!r}: expected \"Name=VALUE\", e.g. \"Capacity lifetime=12\""
             )
         if name.strip() in out:
-            raise CLIError(f"--set: parameter {name.strip()!r} is given twice")
+            raise UsageError(f"--set: parameter {name.strip()!r} is given twice")
         out[name.strip()] = value.strip()
     return out
 
 
+def default_parameters(model: Model, which: str) -> dict[str, float]:
+    """The shipped calibrated parameters (``which="calibrated"``), or none (the .mdl's)."""
+    if which == "mdl":
+        return {}
+    try:
+        return calibrated_parameters(model.name)
+    except FileNotFoundError:
+        raise UsageError(
+            f"no shipped calibration for model {model.name!r}: use --defaults mdl, or run "
+            f"`clusterdyn calibrate -o calibration/results/{model.name}.toml`"
+        ) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    params = parse_assignments(args.set)
     variables = "all" if args.all_variables else (args.variables or None)
-    frame = model.run(params=params, until=args.until, dt=args.dt, variables=variables)
+    if args.scenario:
+        params, until = scenario_command.scenario_parameters(
+            args.scenario, params=parse_assignments(args.set), until=args.until, dt=args.dt,
+            base_params=default_parameters(model, args.defaults), model=model)
+    else:
+        params = {**default_parameters(model, args.defaults), **parse_assignments(args.set)}
+        until = args.until
+    frame = model.run(params=params, until=until, dt=args.dt, variables=variables)
     write_atomically(args.output, lambda handle: frame.to_csv(handle, float_format="%.10g"))
     if args.output != "-":
         print(f"wrote {len(frame)} years x {frame.shape[1]} variables to {args.output}")
@@ -81,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate the model and write yearly outputs as CSV",
                          description="Simulate the model and write one row per year.")
     run.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
+    run.add_argument("--defaults", choices=("calibrated", "mdl"), default="calibrated",
+                     help="parameter defaults: the shipped calibration (default) or the .mdl's")
+    run.add_argument("--scenario", metavar="NAME", default=None,
+                     help="run a policy scenario (shipped name or .toml file); --set applies on "
+                     "top of it")
     run.add_argument("--until", type=_year, default=None,
                      help=f"last year, up to {MAX_YEAR} (default: 2003)")
     run.add_argument("--dt", type=_dt, default=None, help="time step in years, 1/n (default 1/128)")
@@ -91,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--variables", nargs="+", metavar="NAME", help="variables to write")
     run.add_argument("-o", "--output", required=True, help="output CSV file, or - for stdout")
     run.set_defaults(func=cmd_run)
+
+    calibration_command.add_parser(sub)
+    scenario_command.add_parser(sub)
 
     params = sub.add_parser("params", help="list the model's parameters with ranges and units")
     params.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
@@ -104,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (CLIError, ModelInputError, SimulationError) as exc:
+    except (UsageError, ModelInputError, SimulationError, SpecError, DataError,
+            ScenarioError) as exc:
         print(f"clusterdyn {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

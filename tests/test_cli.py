@@ -22,7 +22,7 @@ def test_run_writes_all_public_outputs_for_1978_2003(tmp_path, capsys):
 
 
 def test_run_to_stdout_with_settings(capsys, model):
-    code = main(["run", "--until", "2010", "--dt", "0.03125", "--set",
+    code = main(["run", "--defaults", "mdl", "--until", "2010", "--dt", "0.03125", "--set",
                  "Capacity lifetime=12", "--variables", "Production", "Price", "-o", "-"])
     assert code == 0
     text = capsys.readouterr().out

@@ -1,0 +1,119 @@
+"""Weighted residuals of model runs against the data, for many parameter sets at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from calibration.spec import CalibrationSpec, Target
+from sdmodels.vectorized import VectorizedModel
+
+#: Residual given to a run that produced NaN, infinity or a non-positive value under a log
+#: transform: large enough to lose against any finite fit, finite so optimisers keep working.
+FAILED_RUN_RESIDUAL = 1e3
+_TINY = 1e-12
+
+
+@dataclass(frozen=True)
+class TargetData:
+    """One target's observations on the fitted years, transformed, with their error scales."""
+
+    target: Target
+    years: np.ndarray
+    observed: np.ndarray
+    scale: np.ndarray
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        if self.target.transform == "log":
+            return np.log(np.maximum(values, _TINY))
+        return values
+
+
+def target_data(spec: CalibrationSpec, observations: pd.DataFrame, last_year: int
+                ) -> list[TargetData]:
+    """Observations of every weighted target from its first year to ``last_year``."""
+    out = []
+    for target in spec.targets:
+        if target.weight == 0:
+            continue
+        series = observations[target.series]
+        years = [
+            y for y in series.index
+            if target.first_year <= y <= last_year and y not in target.exclude_years
+            and spec.first_year <= y and pd.notna(series[y])
+        ]
+        if not years:
+            continue
+        values = series.loc[years].to_numpy(dtype=float)
+        scale = np.array([target.sigma_for(y) for y in years]) / np.sqrt(target.weight)
+        data = TargetData(target, np.array(years), values, scale)
+        out.append(TargetData(target, data.years, data.transform(values), scale))
+    return out
+
+
+class Objective:
+    """Residuals and payoff of parameter sets, computed with the vectorised runner.
+
+    Parameters are given in unit coordinates ``u`` in [0, 1]^p, mapped linearly onto the spec's
+    bounds, which keeps the optimisers' steps comparable across parameters.
+    """
+
+    def __init__(self, spec: CalibrationSpec, runner: VectorizedModel,
+                 observations: pd.DataFrame, last_year: int, dt: float | None = None) -> None:
+        self.spec = spec
+        self.runner = runner
+        self.dt = dt
+        self.targets = target_data(spec, observations, last_year)
+        self.last_year = last_year
+        self.variables = sorted({t.target.variable for t in self.targets})
+        first = int(runner.model.initial_time)
+        self._columns = [(self.variables.index(t.target.variable), t.years - first)
+                         for t in self.targets]
+        self.n_observations = sum(len(t.years) for t in self.targets)
+        self.evaluations = 0
+
+    def to_params(self, u: np.ndarray) -> np.ndarray:
+        """Unit coordinates (N, p) -> parameter values (N, p)."""
+        return self.spec.lower + np.clip(u, 0.0, 1.0) * (self.spec.upper - self.spec.lower)
+
+    def to_unit(self, theta: np.ndarray) -> np.ndarray:
+        return (np.asarray(theta) - self.spec.lower) / (self.spec.upper - self.spec.lower)
+
+    def residuals(self, u: np.ndarray) -> np.ndarray:
+        """Weighted residuals, shape (N, n_observations), of the parameter sets ``u`` (N, p)."""
+        u = np.atleast_2d(u)
+        theta = self.to_params(u)
+        params = {name: theta[:, j] for j, name in enumerate(self.spec.names)}
+        result = self.runner.run(params, until=self.last_year, dt=self.dt,
+                                 variables=self.variables, check_finite=False)
+        self.evaluations += len(u)
+        parts = []
+        for data, (column, rows) in zip(self.targets, self._columns, strict=True):
+            simulated = result.values[:, rows, column]
+            bad = ~np.isfinite(simulated) | ((simulated <= 0) & (data.target.transform == "log"))
+            r = (data.transform(simulated) - data.observed) / data.scale
+            parts.append(np.where(bad, FAILED_RUN_RESIDUAL, r))
+        residuals = np.concatenate(parts, axis=1)
+        return np.where(np.isfinite(residuals), residuals, FAILED_RUN_RESIDUAL)
+
+    def payoff(self, u: np.ndarray) -> np.ndarray:
+        """Half the sum of squared weighted residuals of each parameter set, shape (N,)."""
+        return 0.5 * np.sum(self.residuals(u) ** 2, axis=1)
+
+    def for_differential_evolution(self, x: np.ndarray) -> np.ndarray:
+        """Payoff in scipy's vectorised layout: ``x`` has shape (p, S)."""
+        return self.payoff(np.asarray(x).T)
+
+    def jacobian(self, u: np.ndarray, step: float = 1e-5) -> np.ndarray:
+        """Central-difference Jacobian of the residuals at ``u`` (p,), in one batch of runs.
+
+        Near a bound the difference is one-sided, so no run leaves [0, 1].
+        """
+        p = len(u)
+        up = np.clip(u + step * np.eye(p), 0.0, 1.0)
+        down = np.clip(u - step * np.eye(p), 0.0, 1.0)
+        r = self.residuals(np.vstack([up, down]))
+        width = (up - down).diagonal()
+        return ((r[:p] - r[p:]) / width[:, None]).T

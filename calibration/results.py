@@ -1,0 +1,251 @@
+"""The calibration result: estimates, intervals, fit statistics, summary and files."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tomli_w
+
+from calibration.data_io import DATA_DIR, load_table_targets
+from calibration.spec import CalibrationSpec
+from calibration.statistics import FitStatistics, fit_statistics
+from sdmodels.model import PUBLIC_OUTPUTS, Model
+
+RESULTS_DIR = Path(__file__).parent / "results"
+#: Quality targets of the issue, checked and reported (not used by the fit).
+PRODUCTION_TOLERANCE = 0.25
+HOLDOUT_TOLERANCE = 0.35
+QUALITY_YEARS = (1985, 2003)
+
+
+@dataclass(frozen=True)
+class ParameterEstimate:
+    """A calibrated parameter with its 95% interval."""
+
+    name: str
+    value: float
+    lower_95: float
+    upper_95: float
+    stderr: float
+    units: str
+    identified: bool
+    at_bound: bool
+
+
+def _sig(value: float, digits: int = 6) -> float:
+    """Round to ``digits`` significant digits, so results files are stable byte for byte."""
+    if value == 0 or not math.isfinite(value):
+        return float(value)
+    return float(f"{value:.{digits}g}")
+
+
+def series_statistics(spec: CalibrationSpec, observations: pd.DataFrame, run: pd.DataFrame,
+                      last_year: int) -> tuple[dict[str, FitStatistics], dict[str, FitStatistics]]:
+    """Fit statistics of every target, in sample (to ``last_year``) and out of sample."""
+    fit: dict[str, FitStatistics] = {}
+    holdout: dict[str, FitStatistics] = {}
+    for target in spec.targets:
+        series = observations[target.series]
+        years = [y for y in series.index if y >= target.first_year and y <= spec.last_year
+                 and y not in target.exclude_years and pd.notna(series[y])]
+        for bucket, chosen in ((fit, [y for y in years if y <= last_year]),
+                               (holdout, [y for y in years if y > last_year])):
+            if len(chosen) >= 3:
+                bucket[target.variable] = fit_statistics(
+                    run.loc[chosen, target.variable].to_numpy(),
+                    series.loc[chosen].to_numpy(dtype=float), transform=target.transform)
+    return fit, holdout
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrationResult:
+    """Outcome of :func:`calibration.calibrate` (statsmodels' ``fit() -> Results`` pattern)."""
+
+    model: Model
+    spec: CalibrationSpec
+    seed: int
+    quick: bool
+    fit_last_year: int
+    objective: float
+    n_observations: int
+    estimates: tuple[ParameterEstimate, ...]
+    correlation: np.ndarray
+    fit: dict[str, FitStatistics]
+    holdout: dict[str, FitStatistics]
+    evaluations: int
+
+    @property
+    def params(self) -> dict[str, float]:
+        """Calibrated values by parameter name."""
+        return {e.name: e.value for e in self.estimates}
+
+    @property
+    def intervals(self) -> pd.DataFrame:
+        """95% intervals: columns value, lower_95, upper_95, stderr, identified, at_bound."""
+        return pd.DataFrame([e.__dict__ for e in self.estimates]).set_index("name")
+
+    @property
+    def correlation_matrix(self) -> pd.DataFrame:
+        names = [e.name for e in self.estimates]
+        return pd.DataFrame(self.correlation, index=names, columns=names)
+
+    def simulate(self, until: int | None = None) -> pd.DataFrame:
+        """The calibrated model's public outputs and targets (a PySD run)."""
+        variables = list(dict.fromkeys([*PUBLIC_OUTPUTS, *(t.variable for t in self.spec.targets)]))
+        return self.model.run(params=self.params, until=until, variables=variables)
+
+    def quality_checks(self, run: pd.DataFrame, observations: pd.DataFrame) -> dict[str, object]:
+        """The issue's quality targets, measured on ``run`` (the calibrated run to 2003)."""
+        production = observations["chile_salmon_production_t"]
+        first, last = QUALITY_YEARS
+        ratio = run.loc[first:last, "Production"] / production.loc[first:last] - 1
+        in_sample = ratio.loc[: self.fit_last_year]
+        checks: dict[str, object] = {
+            "production_max_abs_error_1985_2003": _sig(float(ratio.abs().max())),
+            "production_years_outside_25pct": [int(y) for y in ratio.index
+                                               if abs(ratio[y]) > PRODUCTION_TOLERANCE],
+            "production_in_sample_max_abs_error": _sig(float(in_sample.abs().max())),
+        }
+        if self.fit_last_year < last:
+            held = ratio.loc[self.fit_last_year + 1:]
+            checks["holdout_production_max_abs_error"] = _sig(float(held.abs().max()))
+            checks["holdout_years_outside_35pct"] = [
+                int(y) for y in held.index if abs(held[y]) > HOLDOUT_TOLERANCE]
+        table = load_table_targets()
+        for _, row in table[table["quantity"] == "price"].iterrows():
+            prices = run.loc[int(row["first_year"]):int(row["last_year"]), "Price"]
+            median = float(prices.median())
+            checks[f"price_median_{row['stage']}"] = _sig(median)
+            checks[f"price_median_{row['stage']}_in_range"] = bool(
+                row["low"] <= median <= row["high"])
+            checks[f"price_years_in_range_{row['stage']}"] = int(
+                ((prices >= row["low"]) & (prices <= row["high"])).sum())
+        checks["uc_dominant_series"] = [name for name, s in self.fit.items() if s.theil.uc > 0.5]
+        return checks
+
+    def provenance(self) -> dict[str, str]:
+        """Hashes of model, spec and data, and package versions (no timestamps)."""
+        versions = {name: metadata.version(name)
+                    for name in ("pysd", "numpy", "scipy", "pandas")}
+        return {
+            "model_sha256": self.model.sha256,
+            "spec_sha256": _sha256(self.spec.path),
+            "data_sha256": _sha256(DATA_DIR / self.spec.data),
+            "python": platform.python_version(),
+            **{f"{k}_version": v for k, v in versions.items()},
+        }
+
+    def to_dict(self, observations: pd.DataFrame, run: pd.DataFrame) -> dict[str, object]:
+        """Everything written to the results TOML (values to 6 significant digits)."""
+        names = [e.name for e in self.estimates]
+        return {
+            "calibration": {
+                "model": self.model.name, "spec": self.spec.path.name, "seed": self.seed,
+                "quick": self.quick, "fit_years": [self.spec.first_year, self.fit_last_year],
+                "objective": _sig(self.objective), "n_observations": self.n_observations,
+                "n_parameters": len(names),
+                "interval_method": "Gauss-Newton Hessian of the weighted residuals, "
+                                   "s^2 = SSR/(n-p), Student t, clipped to the search bounds",
+            },
+            "provenance": self.provenance(),
+            "parameters": {
+                e.name: {"value": _sig(e.value), "lower_95": _sig(e.lower_95),
+                         "upper_95": _sig(e.upper_95), "stderr": _sig(e.stderr),
+                         "units": e.units, "identified": e.identified, "at_bound": e.at_bound}
+                for e in self.estimates
+            },
+            "correlation": {"order": names,
+                            "matrix": [[_sig(v, 4) for v in row] for row in self.correlation]},
+            "fit": {k: {m: _sig(v) if isinstance(v, float) else v
+                        for m, v in s.as_dict().items()} for k, s in self.fit.items()},
+            "holdout": {k: {m: _sig(v) if isinstance(v, float) else v
+                            for m, v in s.as_dict().items()} for k, s in self.holdout.items()},
+            "checks": self.quality_checks(run, observations),
+        }
+
+    def summary(self) -> str:
+        """A readable table of estimates, intervals and fit statistics."""
+        lines = [
+            f"Calibration of {self.model.name!r}: data {self.spec.first_year}-"
+            f"{self.fit_last_year}, {self.n_observations} observations, "
+            f"{len(self.estimates)} parameters, seed {self.seed}"
+            + (" (quick)" if self.quick else ""),
+            f"objective (0.5 * sum of squared weighted residuals): {self.objective:.6g}",
+            "",
+            f"{'parameter':<40}{'value':>12}{'95% interval':>28}  {'units':<8} flags",
+        ]
+        for e in self.estimates:
+            flags = ", ".join(f for f, on in (("NOT IDENTIFIED", not e.identified),
+                                              ("at bound", e.at_bound)) if on)
+            interval = f"[{e.lower_95:.4g}, {e.upper_95:.4g}]"
+            lines.append(f"{e.name:<40}{e.value:>12.5g}{interval:>28}  {e.units:<8} {flags}")
+        for title, stats_ in (("in sample", self.fit), ("out of sample", self.holdout)):
+            if not stats_:
+                continue
+            lines += ["", f"fit statistics, {title} (Theil on the transformed scale):",
+                      f"{'variable':<22}{'n':>4}{'R2':>8}{'MAPE':>8}{'RMSE':>10}{'U':>7}"
+                      f"{'UM':>6}{'US':>6}{'UC':>6}{'DW':>6}"]
+            for name, s in stats_.items():
+                t = s.theil
+                lines.append(f"{name:<22}{s.n:>4}{s.r2:>8.3f}{s.mape:>8.1%}{s.rmse:>10.4g}"
+                             f"{t.u:>7.3f}{t.um:>6.2f}{t.us:>6.2f}{t.uc:>6.2f}"
+                             f"{s.durbin_watson:>6.2f}")
+        return "\n".join(lines)
+
+
+def write_toml(data: dict[str, object], handle) -> None:  # type: ignore[no-untyped-def]
+    """Serialise a result dict as TOML text into ``handle``."""
+    handle.write(tomli_w.dumps(data))
+
+
+def report_markdown(data: dict[str, object], run: pd.DataFrame,
+                    observations: pd.DataFrame) -> str:
+    """Markdown fit report: estimates, statistics, quality checks, model against data."""
+    head = data["calibration"]
+    out = [f"# Calibration report: {head['model']}", "",
+           f"Data {head['fit_years'][0]}-{head['fit_years'][1]}, {head['n_observations']} "
+           f"observations, {head['n_parameters']} parameters, seed {head['seed']}"
+           + (", quick search" if head["quick"] else "") + f"; objective {head['objective']}.",
+           "", "## Parameters (95% intervals)", "",
+           "| parameter | value | 95% interval | units | identified | at bound |",
+           "|---|---|---|---|---|---|"]
+    for name, p in data["parameters"].items():
+        out.append(f"| {name} | {p['value']:.4g} | [{p['lower_95']:.4g}, {p['upper_95']:.4g}] "
+                   f"| {p['units']} | {'yes' if p['identified'] else '**no**'} "
+                   f"| {'yes' if p['at_bound'] else ''} |")
+    for title, key in (("Fit statistics, in sample", "fit"),
+                       ("Fit statistics, out of sample", "holdout")):
+        if not data[key]:
+            continue
+        out += ["", f"## {title}", "",
+                "| variable | n | R² | MAPE | RMSE | U | U^M | U^S | U^C | DW |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, s in data[key].items():
+            out.append(f"| {name} | {s['n']} | {s['r2']:.3f} | {s['mape']:.1%} | "
+                       f"{s['rmse']:.4g} | {s['theil_u']:.3f} | {s['theil_um']:.2f} | "
+                       f"{s['theil_us']:.2f} | {s['theil_uc']:.2f} | {s['durbin_watson']:.2f} |")
+    out += ["", "## Quality checks", ""]
+    out += [f"- `{k}`: {v}" for k, v in data["checks"].items()]
+    production = observations["chile_salmon_production_t"]
+    price = observations["chile_salmon_unit_value_usd_per_kg"]
+    out += ["", "## Model against data", "",
+            "| year | production | FAO | error | price | FAO unit value |",
+            "|---|---|---|---|---|---|"]
+    for year in run.index:
+        p_obs, pr_obs = production.get(year), price.get(year)
+        err = f"{run.loc[year, 'Production'] / p_obs - 1:+.1%}" if p_obs else ""
+        pr = "" if pr_obs is None or pd.isna(pr_obs) else f"{pr_obs:.2f}"
+        out.append(f"| {year} | {run.loc[year, 'Production']:,.0f} | {p_obs:,.0f} | {err} | "
+                   f"{run.loc[year, 'Price']:.2f} | {pr} |")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,258 @@
+"""The calibration spec: free parameters, targets and search settings, read from TOML.
+
+Loading validates every key against the model and the data and raises :class:`SpecError`
+naming the file and the key (``parameters[2].upper``) and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calibration.data_io import OBSERVATION_SCHEMA
+from sdmodels.errors import suggest
+from sdmodels.model import Model
+
+SPEC_DIR = Path(__file__).parent
+TRANSFORMS = ("log", "none")
+
+
+class SpecError(ValueError):
+    """A calibration spec is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class FreeParameter:
+    """A parameter the calibration estimates, with its search bounds."""
+
+    name: str
+    lower: float
+    upper: float
+    units: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """A data series compared with a model variable."""
+
+    series: str
+    variable: str
+    transform: str
+    sigma: float
+    weight: float
+    first_year: int
+    exclude_years: tuple[int, ...]
+    sigma_by_year: dict[int, float] = field(hash=False)
+    reason: str
+
+    def sigma_for(self, year: int) -> float:
+        """Error scale of ``year`` (a year-range override, or the series' sigma)."""
+        return self.sigma_by_year.get(year, self.sigma)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Global search (differential evolution) and local refinement settings."""
+
+    popsize: int
+    maxiter: int
+    tol: float
+    mutation: tuple[float, float]
+    recombination: float
+    starts: int
+
+
+@dataclass(frozen=True)
+class CalibrationSpec:
+    """A parsed, validated calibration spec."""
+
+    path: Path
+    model: str
+    data: str
+    first_year: int
+    last_year: int
+    parameters: tuple[FreeParameter, ...]
+    targets: tuple[Target, ...]
+    search: SearchSettings
+    quick: SearchSettings
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.parameters]
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.array([p.lower for p in self.parameters])
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.array([p.upper for p in self.parameters])
+
+
+def _error(path: Path, key: str, message: str) -> SpecError:
+    return SpecError(f"{path}: {key}: {message}")
+
+
+def _get(table: dict[str, Any], key: str, where: str, path: Path, kind: type | tuple,
+         default: Any = ...) -> Any:
+    if key not in table:
+        if default is ...:
+            raise _error(path, f"{where}{key}", "missing")
+        return default
+    value = table[key]
+    if kind in (float, (int, float)) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        expected = kind.__name__ if isinstance(kind, type) else "a number"
+        raise _error(path, f"{where}{key}", f"expected {expected}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _error(path, f"{where}{key}", f"expected a finite number, got {value!r}")
+    return value
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str, path: Path) -> None:
+    for key in table:
+        if key not in allowed:
+            raise _error(path, f"{where}{key}",
+                         f"unknown key; expected one of {sorted(allowed)}." + suggest(key, allowed))
+
+
+def _search(table: dict[str, Any], base: SearchSettings | None, where: str, path: Path
+            ) -> SearchSettings:
+    keys = {"popsize", "maxiter", "tol", "mutation", "recombination", "starts"}
+    _check_keys({k: v for k, v in table.items() if k != "quick"}, keys, where, path)
+
+    def pick(key: str, kind: type | tuple) -> Any:
+        default = getattr(base, key) if base is not None else ...
+        return _get(table, key, where, path, kind, default)
+
+    settings = SearchSettings(
+        popsize=pick("popsize", int), maxiter=pick("maxiter", int), tol=pick("tol", float),
+        mutation=tuple(pick("mutation", (list, tuple))),  # type: ignore[arg-type]
+        recombination=pick("recombination", float), starts=pick("starts", int),
+    )
+    for key in ("popsize", "maxiter", "starts"):
+        if getattr(settings, key) < 1:
+            raise _error(path, f"{where}{key}", "expected a positive whole number")
+    if len(settings.mutation) != 2 or not 0 <= settings.mutation[0] <= settings.mutation[1] <= 2:
+        raise _error(path, f"{where}mutation", "expected [low, high] with 0 <= low <= high <= 2")
+    return settings
+
+
+def _years(text: str, key: str, path: Path) -> list[int]:
+    first, _, last = str(text).partition("-")
+    try:
+        a, b = int(first), int(last or first)
+    except ValueError:
+        raise _error(path, key, f"expected a year or a range 'YYYY-YYYY', got {text!r}") from None
+    return list(range(a, b + 1))
+
+
+def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
+    """Read and validate a calibration spec.
+
+    Parameters
+    ----------
+    model : sdmodels.Model
+        The model whose parameters and variables the spec must name.
+    path : path, optional
+        The TOML file (default: ``calibration/<model>.toml``).
+
+    Raises
+    ------
+    SpecError
+        Naming the file and the key for any invalid entry.
+    """
+    path = Path(path) if path is not None else SPEC_DIR / f"{model.name}.toml"
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such calibration spec") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    _check_keys(raw, {"calibration", "search", "parameters", "targets"}, "", path)
+    head = _get(raw, "calibration", "", path, dict)
+    _check_keys(head, {"model", "data", "first_year", "last_year"}, "calibration.", path)
+    if _get(head, "model", "calibration.", path, str) != model.name:
+        raise _error(path, "calibration.model",
+                     f"spec is for {head['model']!r}, not {model.name!r}")
+    first = _get(head, "first_year", "calibration.", path, int)
+    last = _get(head, "last_year", "calibration.", path, int)
+    if not model.initial_time <= first < last <= model.final_time:
+        raise _error(path, "calibration.last_year",
+                     f"expected {model.initial_time:g} <= first_year < last_year <= "
+                     f"{model.final_time:g}")
+    search_raw = _get(raw, "search", "", path, dict)
+    search = _search(search_raw, None, "search.", path)
+    quick = _search(_get(search_raw, "quick", "search.", path, dict, {}), search,
+                    "search.quick.", path)
+
+    parameters = []
+    for i, item in enumerate(_get(raw, "parameters", "", path, list)):
+        where = f"parameters[{i}]."
+        _check_keys(item, {"name", "lower", "upper", "units", "reason"}, where, path)
+        name = _get(item, "name", where, path, str)
+        if name not in model.parameters:
+            raise _error(path, f"{where}name", f"unknown parameter {name!r}."
+                         + suggest(name, model.parameters))
+        declared = model.parameters[name]
+        lower = _get(item, "lower", where, path, (int, float))
+        upper = _get(item, "upper", where, path, (int, float))
+        if not declared.lower <= lower < upper <= declared.upper:
+            raise _error(path, f"{where}upper", f"bounds [{lower:g}, {upper:g}] of {name!r} must "
+                         f"satisfy lower < upper inside its declared range "
+                         f"[{declared.lower:g}, {declared.upper:g}]")
+        units = _get(item, "units", where, path, str)
+        if units != declared.units:
+            raise _error(path, f"{where}units", f"{name!r} is in {declared.units!r} in the model, "
+                         f"not {units!r}")
+        parameters.append(FreeParameter(name, float(lower), float(upper), units,
+                                        _get(item, "reason", where, path, str)))
+    if len({p.name for p in parameters}) != len(parameters):
+        raise _error(path, "parameters", "a parameter is listed twice")
+
+    targets = []
+    allowed = {"series", "variable", "transform", "sigma", "weight", "first_year",
+               "exclude_years", "sigma_by_years", "reason"}
+    for i, item in enumerate(_get(raw, "targets", "", path, list)):
+        where = f"targets[{i}]."
+        _check_keys(item, allowed, where, path)
+        series = _get(item, "series", where, path, str)
+        if series not in OBSERVATION_SCHEMA:
+            raise _error(path, f"{where}series", f"unknown data series {series!r}."
+                         + suggest(series, OBSERVATION_SCHEMA))
+        variable = _get(item, "variable", where, path, str)
+        if variable not in model.variables:
+            raise _error(path, f"{where}variable", f"unknown model variable {variable!r}."
+                         + suggest(variable, model.variables))
+        transform = _get(item, "transform", where, path, str)
+        if transform not in TRANSFORMS:
+            raise _error(path, f"{where}transform", f"expected one of {TRANSFORMS}, got "
+                         f"{transform!r}")
+        sigma = _get(item, "sigma", where, path, (int, float))
+        weight = _get(item, "weight", where, path, (int, float), 1.0)
+        if sigma <= 0 or weight < 0:
+            raise _error(path, f"{where}sigma", "expected sigma > 0 and weight >= 0")
+        by_year: dict[int, float] = {}
+        for span, value in _get(item, "sigma_by_years", where, path, dict, {}).items():
+            key = f"{where}sigma_by_years.{span}"
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise _error(path, key, f"expected a positive number, got {value!r}")
+            by_year.update(dict.fromkeys(_years(span, key, path), float(value)))
+        exclude = _get(item, "exclude_years", where, path, list, [])
+        if not all(isinstance(y, int) for y in exclude):
+            raise _error(path, f"{where}exclude_years", "expected a list of years")
+        targets.append(Target(series, variable, transform, float(sigma), float(weight),
+                              _get(item, "first_year", where, path, int, first), tuple(exclude),
+                              by_year, _get(item, "reason", where, path, str)))
+    if not any(t.weight > 0 for t in targets):
+        raise _error(path, "targets", "at least one target needs a weight > 0")
+    return CalibrationSpec(path, model.name, _get(head, "data", "calibration.", path, str),
+                           first, last, tuple(parameters), tuple(targets), search, quick)
