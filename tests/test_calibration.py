@@ -199,3 +199,16 @@ def test_cli_run_uses_the_shipped_calibration_by_default(tmp_path, model):
     assert main(["run", "--defaults", "mdl", "-o", str(out)]) == 0
     mdl = pd.read_csv(out, index_col="year")
     pd.testing.assert_frame_equal(mdl, model.run(), check_exact=False, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("argv", "shipped"),
+    [([], "salmon_cluster"), (["--until", "1995"], "salmon_cluster_until_1995")],
+)
+def test_full_calibration_reproduces_the_shipped_results_byte_for_byte(tmp_path, argv, shipped):
+    """`clusterdyn calibrate -o X` with the default seed rewrites the shipped files exactly
+    (the full search, about 1.5-2 minutes each on the 2-core CI machine)."""
+    out = tmp_path / "c.toml"
+    assert main(["calibrate", "--no-progress", *argv, "-o", str(out)]) == 0
+    assert out.read_bytes() == (RESULTS_DIR / f"{shipped}.toml").read_bytes()
+    assert out.with_suffix(".md").read_bytes() == (RESULTS_DIR / f"{shipped}.md").read_bytes()
