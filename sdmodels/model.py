@@ -164,6 +164,11 @@ class Model:
             variables = [variables]
         names = list(variables)
         for n in names:
+            if n in _CONTROL:
+                raise ModelInputError(
+                    f"{n!r} is a simulation control variable, not an output: the result's "
+                    "index already holds the year"
+                )
             if n not in self.variables:
                 raise ModelInputError(
                     f"unknown variable {n!r} in model {self.name!r}." + suggest(n, self.variables)
