@@ -16,6 +16,7 @@ from scenarios import ScenarioError
 from scenarios import command as scenario_command
 from sdmodels import MAX_YEAR, ModelInputError, load_model
 from sdmodels.model import Model, SimulationError
+from validation import command as validation_command
 
 
 def _year(text: str) -> int:
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibration_command.add_parser(sub)
     scenario_command.add_parser(sub)
+    validation_command.add_parser(sub)
 
     params = sub.add_parser("params", help="list the model's parameters with ranges and units")
     params.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
