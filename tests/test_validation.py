@@ -326,3 +326,15 @@ def test_check_command_passes_on_the_shipped_model_and_writes_a_report(tmp_path,
     for title in ("Units", "Reality checks", "Integration", "Stocks", "Behaviour"):
         assert f"## {title}: PASS" in text
     assert not list(report.parent.glob(".*.tmp"))
+
+
+def test_committed_validation_report_is_regenerated_byte_for_byte(tmp_path):
+    """validation/report.md (linked from README.md) is what `clusterdyn check` writes now."""
+    from pathlib import Path
+
+    from clusterdyn.cli import main
+
+    out = tmp_path / "report.md"
+    assert main(["check", "-o", str(out)]) == 0
+    committed = Path(__file__).parent.parent / "validation" / "report.md"
+    assert out.read_bytes() == committed.read_bytes()

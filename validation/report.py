@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from validation.behaviour import MAX_LAG, THRESHOLDS, BehaviourReport
 from validation.integration import LABELS, LIMITS, IntegrationReport
@@ -80,7 +81,7 @@ def reality_section(results: Sequence[CheckResult], source: str) -> Section:
             f"{x.expectation.describe()}: {x.detail}" for x in first.results if not x.passed
         )
         summary += f"; {first.check.name!r} fails: {why}"
-    parts = [f"Checks from `{source}`.\n"]
+    parts = [f"Checks from `{Path(source).name}`.\n"]
     for r in results:
         c = r.check
         params = ", ".join(f"{k!r} = {v:g}" + (f" ({len(fnmatch.filter(c.params, k))} "
