@@ -12,6 +12,7 @@ from calibration.data_io import DataError
 from calibration.spec import SpecError
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
+from ensembles import command as ensembles_command
 from scenarios import ScenarioError
 from scenarios import command as scenario_command
 from sdmodels import MAX_YEAR, ModelInputError, load_model
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibration_command.add_parser(sub)
     scenario_command.add_parser(sub)
     validation_command.add_parser(sub)
+    ensembles_command.add_parser(sub)
 
     params = sub.add_parser("params", help="list the model's parameters with ranges and units")
     params.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
