@@ -83,6 +83,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """The main job: calibrated model -> scenarios -> every figure (and optionally recalibrate)."""
+    out = args.output
+    steps: list[list[str]] = []
+    if args.recalibrate:
+        steps += [
+            ["calibrate", "--no-progress", "-o", "calibration/results/salmon_cluster.toml"],
+            ["calibrate", "--no-progress", "--until", "1995", "-o",
+             "calibration/results/salmon_cluster_until_1995.toml"],
+        ]
+    steps += [
+        ["run", "-o", f"{out}/baseline.csv"],
+        ["scenarios", "-o", f"{out}/scenarios"],
+        ["figures", "-o", str(args.figures)],
+    ]
+    for step in steps:
+        print(f"== clusterdyn {' '.join(step)}", flush=True)
+        code = main(step)
+        if code != 0:
+            return code
+    return 0
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     rows = [
@@ -125,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_command.add_parser(sub)
     validation_command.add_parser(sub)
     ensembles_command.add_parser(sub)
+
+    reproduce = sub.add_parser(
+        "reproduce", help="main job: calibrated baseline, all scenarios and all figures",
+        description="Run the calibrated baseline (OUT/baseline.csv), every shipped scenario "
+        "(OUT/scenarios/) and regenerate every figure (default figures/output/).")
+    reproduce.add_argument("-o", "--output", default="out", help="folder for CSV/markdown "
+                           "results (default: out)")
+    reproduce.add_argument("--figures", default="figures/output", help="figure folder "
+                           "(default: figures/output)")
+    reproduce.add_argument("--recalibrate", action="store_true",
+                           help="rerun both shipped calibrations first (about 4 minutes)")
+    reproduce.set_defaults(func=cmd_reproduce)
 
     params = sub.add_parser("params", help="list the model's parameters with ranges and units")
     params.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
