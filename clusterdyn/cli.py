@@ -13,6 +13,7 @@ from calibration.spec import SpecError
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
 from ensembles import command as ensembles_command
+from figures import command as figures_command
 from scenarios import ScenarioError
 from scenarios import command as scenario_command
 from sdmodels import MAX_YEAR, ModelInputError, load_model
@@ -146,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibration_command.add_parser(sub)
     scenario_command.add_parser(sub)
+    figures_command.add_parser(sub)
     validation_command.add_parser(sub)
     ensembles_command.add_parser(sub)
 

@@ -88,3 +88,13 @@ def test_console_script_runs_as_a_separate_process(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "Capacity lifetime" in proc.stderr
     assert not out.exists()
+
+
+def test_reproduce_runs_the_main_job(tmp_path):
+    """`clusterdyn reproduce`: calibrated baseline, every scenario, every figure."""
+    out, figs = tmp_path / "out", tmp_path / "figures"
+    assert main(["reproduce", "-o", str(out), "--figures", str(figs)]) == 0
+    assert (out / "baseline.csv").is_file()
+    assert {"trajectories.csv", "kpis.csv", "kpis.md"} <= {p.name for p in (out / "scenarios")
+                                                         .iterdir()}
+    assert main(["figures", "--check", str(figs)]) == 0

@@ -1,0 +1,16 @@
+"""Names and one-line descriptions of the figures, in set order (no plotting imports).
+
+Kept apart from :mod:`figures.registry` so that ``clusterdyn --help`` does not import
+matplotlib; the registry checks that it builds exactly these figures.
+"""
+
+CATALOG: dict[str, str] = {
+    "calibration_fit": "model vs FAO data: production (log), price, world share",
+    "lifecycle": "key stocks of the calibrated run over time, stages shaded",
+    "policy_schedules": "lever x stage heat map of every scenario",
+    "scenario_comparison": "public outputs of every scenario, small multiples",
+    "scenario_kpis": "KPIs per scenario incl. policy cost and exports per dollar",
+    "parameters": "calibrated parameters with 95% intervals on the search bounds",
+    "structure": "stock-and-flow structure of each sector with the named loops",
+    "holdout": "calibrated to 1995, forecast of 1996-2003 vs data",
+}

@@ -1,0 +1,158 @@
+"""The figure set: each figure's name, files, inputs and how it is built.
+
+A figure's ``build`` turns :class:`~figures.inputs.FigureInputs` into ``{file stem: Figure}``
+(one stem for most figures, one per sector for ``structure``); ``inputs`` names the kinds of
+input files it depends on (see :meth:`FigureInputs.files`), whose hashes go into the manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from figures import fit, policy, structure
+from figures.catalog import CATALOG
+from figures.inputs import FigureInputs, relative
+from figures.style import DATA_SOURCE, STYLE_FILE
+from sdmodels import PUBLIC_OUTPUTS
+from sdmodels.loops import load_loops
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the set.
+
+    Attributes
+    ----------
+    name : str
+        Name for ``--only`` (also the file stem, or its prefix for ``structure``).
+    description : str
+        One line for ``--help`` and the manifest.
+    inputs : tuple of str
+        Input kinds (:meth:`FigureInputs.files`) the figure depends on.
+    build : callable
+        ``build(inputs) -> {file stem: Figure}``.
+    """
+
+    name: str
+    description: str
+    inputs: tuple[str, ...]
+    build: Callable[[FigureInputs], dict[str, Figure]]
+
+    def input_files(self, inputs: FigureInputs) -> list[Path]:
+        """The input files of this figure (the style file included)."""
+        files = [path for kind in self.inputs for path in inputs.files(kind)]
+        return [*files, STYLE_FILE]
+
+
+def _model_line(inputs: FigureInputs, params_file: Path | None = None) -> str:
+    model = inputs.model
+    line = f"Model: {relative(model.mdl_path)} (SHA-256 {model.sha256[:12]})"
+    if params_file is not None:
+        line += f"; parameters: {relative(params_file)}"
+    return line + "."
+
+
+def _units(inputs: FigureInputs, variables: tuple[str, ...] | list[str]) -> dict[str, str]:
+    return {v: fit.axis_label(inputs, v) for v in variables}
+
+
+def _calibration_fit(inputs: FigureInputs) -> dict[str, Figure]:
+    frame = fit.compute_calibration_fit(inputs)
+    footer = [DATA_SOURCE, _model_line(inputs, inputs.calibration_file)
+              + " Hollow points are not in the fit (FAO 1981 reporting error; the share is "
+              "reported, not fitted)."]
+    return {"calibration_fit": fit.plot_calibration_fit(
+        frame, inputs.stages(), inputs.calibration.get("fit", {}),
+        _units(inputs, list(fit.FIT_VARIABLES)), footer)}
+
+
+def _lifecycle(inputs: FigureInputs) -> dict[str, Figure]:
+    frame = fit.compute_lifecycle(inputs)
+    footer = [_model_line(inputs, inputs.calibration_file)
+              + " Historical policy schedule (Table 3.1, Pietrobelli 2010)."]
+    return {"lifecycle": fit.plot_lifecycle(frame, inputs.stages(),
+                                            _units(inputs, fit.LIFECYCLE_VARIABLES), footer)}
+
+
+def _policy_schedules(inputs: FigureInputs) -> dict[str, Figure]:
+    frame = policy.compute_policy_schedules(inputs)
+    footer = ["Scenarios: scenarios/*.toml (levers of Table 3.1, Maggi in Pietrobelli 2010); "
+              "state-triggered starts resolved on the calibrated model at its time step."]
+    return {"policy_schedules": policy.plot_policy_schedules(frame, footer)}
+
+
+def _scenario_comparison(inputs: FigureInputs) -> dict[str, Figure]:
+    frame = policy.compute_scenario_comparison(inputs)
+    footer = [_model_line(inputs, inputs.calibration_file) + " Scenarios: scenarios/*.toml. "
+              "Log scale for production, capacity and export value."]
+    units = _units(inputs, list(PUBLIC_OUTPUTS))
+    return {"scenario_comparison": policy.plot_scenario_comparison(frame, inputs.stages(),
+                                                                   units, footer)}
+
+
+def _scenario_kpis(inputs: FigureInputs) -> dict[str, Figure]:
+    table = policy.compute_scenario_kpis(inputs)
+    footer = [_model_line(inputs, inputs.calibration_file) + " Policy cost: "
+              f"{relative(inputs.costs.path)} (US$ M/year per lever at full intensity, nominal, "
+              "undiscounted). Exports gained per policy dollar = (cum. exports - those of "
+              "no_policy) / (cum. cost - that of no_policy); n/a for no_policy."]
+    return {"scenario_kpis": policy.plot_scenario_kpis(table, footer)}
+
+
+def _parameters(inputs: FigureInputs) -> dict[str, Figure]:
+    frame = fit.compute_parameters(inputs)
+    head = inputs.calibration["calibration"]
+    footer = [f"Calibration: {relative(inputs.calibration_file)} (fit to FAO data "
+              f"{head['fit_years'][0]}-{head['fit_years'][1]}, search bounds from "
+              f"calibration/{head['spec']}); intervals: {head['interval_method']}.",
+              DATA_SOURCE]
+    return {"parameters": fit.plot_parameters(frame, footer)}
+
+
+def _structure(inputs: FigureInputs) -> dict[str, Figure]:
+    nodes = structure.compute_structure_nodes(inputs)
+    edges = structure.compute_structure_edges(inputs)
+    loops = [(loop.id, loop.polarity, loop.name) for loop in load_loops(inputs.model.mdl_path)]
+    constants = structure.constants_per_sector(inputs)
+    out = {}
+    for sector in dict.fromkeys(nodes["sector"]):
+        footer = [_model_line(inputs) + " Drawn from the equations (sdmodels.layout) and "
+                  f"{relative(inputs.model.mdl_path.with_suffix('.loops.toml'))}; "
+                  f"{constants.get(sector, 0)} constants and lookups of this sector not drawn. "
+                  "Layout: networkx Kamada-Kawai."]
+        stem = "structure_" + sector.lower().replace(" ", "_")
+        out[stem] = structure.plot_structure(nodes, edges, sector, loops, footer)
+    return out
+
+
+def _holdout(inputs: FigureInputs) -> dict[str, Figure]:
+    frame = fit.compute_holdout(inputs)
+    footer = [DATA_SOURCE, _model_line(inputs, inputs.holdout_file)
+              + f" Dotted: {relative(inputs.calibration_file)}."]
+    return {"holdout": fit.plot_holdout(frame, inputs.stages(), inputs.holdout.get("holdout", {}),
+                                        _units(inputs, list(fit.FIT_VARIABLES)), footer)}
+
+
+_BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Figure]]]] = {
+    "calibration_fit": (("model", "calibration", "spec", "data"), _calibration_fit),
+    "lifecycle": (("model", "calibration"), _lifecycle),
+    "policy_schedules": (("model", "calibration", "scenarios"), _policy_schedules),
+    "scenario_comparison": (("model", "calibration", "scenarios", "costs"),
+                            _scenario_comparison),
+    "scenario_kpis": (("model", "calibration", "scenarios", "costs"), _scenario_kpis),
+    "parameters": (("model", "calibration", "spec"), _parameters),
+    "structure": (("model", "loops"), _structure),
+    "holdout": (("model", "calibration", "holdout", "spec", "data"), _holdout),
+}
+if list(_BUILDS) != list(CATALOG):  # pragma: no cover - a developer error
+    raise RuntimeError("figures.catalog.CATALOG and figures.registry disagree")
+
+#: The figure set, in order: name -> :class:`FigureSpec`.
+FIGURES: dict[str, FigureSpec] = {
+    name: FigureSpec(name, CATALOG[name], kinds, build)
+    for name, (kinds, build) in _BUILDS.items()
+}
