@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.structures import abstract_model as am
-from pysd.translators.vensim.vensim_file import VensimFile
+
+from sdmodels._codegen import parse_model
 
 #: PySD reference names of the control variables (``Time`` has no equation of its own).
 CONTROL_KEYS = ("initial_time", "final_time", "time_step", "saveper")
@@ -73,19 +73,9 @@ def _kind(element: am.AbstractElement, ast: object) -> str:
 @functools.lru_cache(maxsize=8)
 def _parse(path: Path, sha256: str) -> tuple[Equation, ...]:
     del sha256  # part of the cache key only: an edited file is parsed again
-    with warnings.catch_warnings():
-        # As in sdmodels.translation: the parser warns about sketch details it ignores.
-        warnings.simplefilter("ignore")
-        vensim_file = VensimFile(str(path))
-        vensim_file.parse()
-        model = vensim_file.get_abstract_model()
-    if len(model.sections) != 1:
-        raise NotImplementedError(f"{path.name}: macros are not supported by the validation")
-    section = model.sections[0]
-    if section.subscripts:
-        raise NotImplementedError(f"{path.name}: subscripts are not supported by the validation")
+    elements = parse_model(path)
     equations = []
-    for element in section.elements:
+    for element in elements:
         if len(element.components) != 1:
             raise NotImplementedError(
                 f"{path.name}: {element.name!r} is defined by several equations, which the "

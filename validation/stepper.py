@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from pysd.translators.structures import abstract_expressions as ae
 
+from sdmodels._codegen import _closure
 from sdmodels.model import SimulationError
 from validation.equations import CONTROL_KEYS, Equation, parse_equations, references
 
@@ -127,15 +128,6 @@ def _ordered(keys: Iterable[str], deps: Mapping[str, set[str]]) -> list[str]:
         ) from None
 
 
-def _closure(start: Iterable[str], deps: Mapping[str, set[str]], inside: set[str]) -> set[str]:
-    seen: set[str] = set()
-    stack = [d for s in start for d in deps[s] if d in inside]
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(d for d in deps[node] if d in inside)
-    return seen
 
 
 def generate(equations: Sequence[Equation]) -> tuple[str, tuple[str, ...], list]:
