@@ -8,6 +8,7 @@ from pathlib import Path
 
 from calibration.data_io import load_observations
 from calibration.results import report_markdown, write_toml
+from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
 
@@ -26,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "calibration/<model>.toml)")
     parser.add_argument("--until", type=int, default=None, metavar="YEAR",
                         help="fit only the data up to YEAR; report later years out of sample")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the global search")
+    parser.add_argument("--seed", type=whole_number(0, what="a whole number of at least 0"),
+                        default=0, help="seed of the global search")
     parser.add_argument("--quick", action="store_true", help="small search budget (tests)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("-o", "--output", required=True, type=Path,

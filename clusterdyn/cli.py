@@ -10,6 +10,7 @@ from calibration import calibrated_parameters
 from calibration import command as calibration_command
 from calibration.data_io import DataError
 from calibration.spec import SpecError
+from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
 from ensembles import command as ensembles_command
@@ -20,15 +21,7 @@ from sdmodels import MAX_YEAR, ModelInputError, load_model
 from sdmodels.model import Model, SimulationError
 from validation import command as validation_command
 
-
-def _year(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole year, got {text!r}") from None
-    if not 1978 < value <= MAX_YEAR:
-        raise argparse.ArgumentTypeError(f"expected a year from 1979 to {MAX_YEAR}, got {value}")
-    return value
+_year = whole_number(1979, MAX_YEAR, what=f"a year from 1979 to {MAX_YEAR}")
 
 
 def _dt(text: str) -> float:

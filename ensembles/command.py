@@ -13,31 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
 from sdmodels.errors import ModelInputError
 from sdmodels.model import SimulationError
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}"
-                                         ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}")
-    return value
+_positive = whole_number(1, what="a positive whole number")
+_seed = whole_number(0, what="a whole number of at least 0")
 
 
 def _power_of_two(text: str) -> int:
