@@ -97,6 +97,7 @@ def calibrate(
     quick: bool = False,
     progress: bool = True,
     observations: pd.DataFrame | None = None,
+    backend: str = "numba",
 ) -> CalibrationResult:
     """Calibrate the model to the shipped data.
 
@@ -117,6 +118,9 @@ def calibrate(
     observations : DataFrame, optional
         Data indexed by year with the spec's series as columns (default: the shipped data;
         tests pass synthetic data here).
+    backend : {"numba", "numpy"}
+        Backend of the vectorised runner (:func:`sdmodels.vectorized.compile_model`); both
+        compute the same model, to rounding (see ``benchmarks/calibration.py`` for times).
 
     Returns
     -------
@@ -129,7 +133,7 @@ def calibrate(
         raise ModelInputError(f"until = {until}: expected a year after {spec.first_year} "
                               f"and no later than {spec.last_year}")
     observations = load_observations() if observations is None else observations
-    runner = compile_model(model)
+    runner = compile_model(model, backend)
     objective = Objective(spec, runner, observations, last)
     settings = spec.quick if quick else spec.search
     p = len(spec.parameters)

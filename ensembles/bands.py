@@ -76,6 +76,18 @@ def results_path(model: Model, path: str | Path | None = None) -> Path:
     return path
 
 
+def _search_bounds(model: Model, data: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """Search bounds of the calibration spec a results file names (empty if it is gone)."""
+    spec_name = data.get("calibration", {}).get("spec")
+    if spec_name:
+        from calibration.spec import SPEC_DIR, load_spec
+
+        spec_path = SPEC_DIR / spec_name
+        if spec_path.is_file():
+            return {p.name: (p.lower, p.upper) for p in load_spec(model, spec_path).parameters}
+    return {}
+
+
 def sampling_ranges(model: Model, results: str | Path | None = None
                     ) -> tuple[SampledParameter, ...]:
     """Ranges to sample: each calibrated parameter's 95% interval, clipped to its declared range.
@@ -100,14 +112,7 @@ def sampling_ranges(model: Model, results: str | Path | None = None
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ModelInputError(f"{path}: not valid TOML: {exc}") from None
-    search: dict[str, tuple[float, float]] = {}
-    spec_name = data.get("calibration", {}).get("spec")
-    if spec_name:
-        from calibration.spec import SPEC_DIR, load_spec
-
-        spec_path = SPEC_DIR / spec_name
-        if spec_path.is_file():
-            search = {p.name: (p.lower, p.upper) for p in load_spec(model, spec_path).parameters}
+    search = _search_bounds(model, data)
     out = []
     for name, entry in data.get("parameters", {}).items():
         if name not in model.parameters:
@@ -196,15 +201,97 @@ def band_table(years: np.ndarray, series: Mapping[str, np.ndarray]) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)[list(BAND_COLUMNS)]
 
 
-def bands_samples(model: Model, n: int, *, seed: int, results: str | Path | None = None
+def posterior_sample(model: Model, ranges: tuple[SampledParameter, ...], n: int, *, seed: int,
+                     results: str | Path | None = None) -> pd.DataFrame:
+    """``n`` sets from the calibration's Gaussian approximation of the posterior.
+
+    The identified parameters are drawn jointly from a normal distribution with the calibrated
+    values as mean and the covariance of the results file (standard errors and correlation
+    matrix, i.e. the inverse Hessian the intervals come from), truncated by rejection to the
+    calibration's search bounds (within the declared ranges); the parameters the calibration
+    did not identify, which that approximation says nothing about, are drawn uniformly over
+    their search range. Unlike independent sampling within each interval, this keeps the
+    correlations the data impose (e.g. a high investment fraction goes with a high unit
+    cost), so the bands show what the data allow.
+
+    Raises
+    ------
+    ModelInputError
+        If the results file lacks standard errors or the correlation matrix, or if fewer than
+        1 draw in 1,000 falls inside the bounds.
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ModelInputError(f"n = {n!r}: expected a positive number of runs")
+    path = results_path(model, results)
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    entries = data.get("parameters", {})
+    corr = data.get("correlation", {})
+    order = list(corr.get("order", []))
+    sampled = [r for r in ranges if r.high > r.low]
+    joint = [r for r in sampled if r.basis == "95% interval"]
+    try:
+        index = [order.index(r.name) for r in joint]
+        matrix = np.asarray(corr["matrix"], dtype=float)[np.ix_(index, index)]
+        stderr = np.array([float(entries[r.name]["stderr"]) for r in joint])
+    except (KeyError, ValueError, TypeError, IndexError):
+        raise ModelInputError(f"{path}: posterior sampling needs [correlation] order and matrix "
+                              "and a stderr for every identified parameter") from None
+    rng = np.random.default_rng(check_seed(seed))
+    out = pd.DataFrame(index=range(int(n)))
+    for r in sampled:
+        if r.basis != "95% interval":
+            out[r.name] = rng.uniform(r.low, r.high, int(n))
+    if joint:
+        cov = matrix * np.outer(stderr, stderr)
+        eigenvalues, vectors = np.linalg.eigh(cov)
+        root = vectors * np.sqrt(np.maximum(eigenvalues, 0.0))  # cov = root @ root.T
+        mean = np.array([r.value for r in joint])
+        search = _search_bounds(model, data)
+        declared = [model.parameters[r.name] for r in joint]
+        low = np.array([max(search.get(r.name, (d.lower,))[0], d.lower)
+                        for r, d in zip(joint, declared, strict=True)])
+        high = np.array([min(search.get(r.name, (0.0, d.upper))[1], d.upper)
+                         for r, d in zip(joint, declared, strict=True)])
+        kept: list[np.ndarray] = []
+        count, drawn = 0, 0
+        while count < n:
+            batch = mean + rng.standard_normal((max(int(n), 1024), len(joint))) @ root.T
+            inside = batch[((batch >= low) & (batch <= high)).all(axis=1)]
+            kept.append(inside)
+            count += len(inside)
+            drawn += len(batch)
+            if drawn >= 1000 * n and count < n:
+                raise ModelInputError(f"{path}: only {count} of {drawn} posterior draws fall "
+                                      "inside the search bounds; use Latin hypercube sampling")
+        values = np.concatenate(kept)[: int(n)]
+        for j, r in enumerate(joint):
+            out[r.name] = values[:, j]
+    return out[[r.name for r in sampled]]
+
+
+#: Sampling schemes of :func:`bands_samples`.
+SAMPLINGS = ("lhs", "posterior")
+
+
+def bands_samples(model: Model, n: int, *, seed: int, results: str | Path | None = None,
+                  sampling: str = "lhs"
                   ) -> tuple[pd.DataFrame, dict[str, float], tuple[SampledParameter, ...]]:
-    """The ensemble of :func:`monte_carlo_bands`: samples, values shared by every run, ranges."""
+    """The ensemble of :func:`monte_carlo_bands`: samples, values shared by every run, ranges.
+
+    ``sampling`` is ``"lhs"`` (Latin hypercube, independent and uniform within each range) or
+    ``"posterior"`` (:func:`posterior_sample`).
+    """
+    if sampling not in SAMPLINGS:
+        raise ModelInputError(f"sampling = {sampling!r}: expected one of {', '.join(SAMPLINGS)}")
     ranges = sampling_ranges(model, results)
     sampled = tuple(r for r in ranges if r.high > r.low)
     if not sampled:
         raise ModelInputError("every calibrated parameter has an empty interval: nothing to "
                               "sample")
     base = {r.name: r.value for r in ranges if r.high == r.low}
+    if sampling == "posterior":
+        return posterior_sample(model, ranges, n, seed=seed, results=results), base, ranges
     return latin_hypercube(sampled, n, seed=seed), base, ranges
 
 
@@ -218,6 +305,7 @@ def monte_carlo_bands(
     chunk_size: int = DEFAULT_CHUNK,
     client: Any = None,
     progress: bool = False,
+    sampling: str = "lhs",
 ) -> pd.DataFrame:
     """Monte Carlo bands of ``variables`` over the calibrated parameters' 95% intervals.
 
@@ -238,13 +326,15 @@ def monte_carlo_bands(
         Run the chunks on this Dask cluster.
     progress : bool
         Show a progress bar.
+    sampling : {"lhs", "posterior"}
+        See :func:`bands_samples`.
 
     Returns
     -------
     pandas.DataFrame
         See :func:`band_table`.
     """
-    samples, base, _ = bands_samples(model, n, seed=seed, results=results)
+    samples, base, _ = bands_samples(model, n, seed=seed, results=results, sampling=sampling)
     plan = plan_ensemble(model, samples, base=base, variables=list(variables))
     result = run_ensemble(plan, chunk_size=chunk_size, client=client, progress=progress)
     return band_table(result.years, {v: result.get(v) for v in result.variables})
@@ -258,11 +348,13 @@ def write_bands_csv(bands: pd.DataFrame, handle: Any) -> None:
 __all__ = [
     "BANDS",
     "BAND_COLUMNS",
+    "SAMPLINGS",
     "SampledParameter",
     "band_table",
     "bands_samples",
     "latin_hypercube",
     "monte_carlo_bands",
+    "posterior_sample",
     "sampling_ranges",
     "write_bands_csv",
 ]

@@ -85,9 +85,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     bands = analyses.add_parser(
         "bands", help="50/75/95/100%% bands of the public outputs (bands.csv and a figure)",
-        description="Latin hypercube over the calibrated parameters' 95% intervals; writes "
-        "DIR/bands.csv, DIR/ranges.csv and DIR/bands.{png,svg,pdf}.")
+        description="Latin hypercube over the calibrated parameters' 95% intervals, or draws "
+        "from the calibration's Gaussian posterior approximation; writes DIR/bands.csv, "
+        "DIR/ranges.csv and DIR/bands.{png,svg,pdf}.")
     bands.add_argument("-n", "--runs", type=_positive, default=1000, help="runs (default 1000)")
+    bands.add_argument("--sampling", choices=("lhs", "posterior"), default="lhs",
+                       help="lhs: independent, uniform within each 95%% interval (default); "
+                       "posterior: joint normal with the calibrated covariance")
     bands.add_argument("--results", type=Path, default=None,
                        help="calibration results TOML (default: the shipped one)")
     bands.add_argument("--save-runs", action="store_true",
@@ -134,7 +138,8 @@ def _bands(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str
     from ensembles.runner import plan_ensemble, run_ensemble
     from sdmodels.model import PUBLIC_OUTPUTS
 
-    samples, base, ranges = bands_samples(model, args.runs, seed=args.seed, results=args.results)
+    samples, base, ranges = bands_samples(model, args.runs, seed=args.seed, results=args.results,
+                                          sampling=args.sampling)
     plan = plan_ensemble(model, samples, base=base, variables=list(PUBLIC_OUTPUTS))
     if args.save_runs:
         folder = stream_to_parquet(plan, args.output / "runs", metadata={"seed": args.seed},
@@ -144,8 +149,10 @@ def _bands(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str
         result = run_ensemble(plan, **options)
         bands = band_table(result.years, {v: result.get(v) for v in result.variables})
     reference = model.run({r.name: r.value for r in ranges})
-    fig = plot_bands(bands, reference, title=f"Monte Carlo bands: {args.runs:,} runs, Latin "
-                     f"hypercube over the calibrated 95% intervals (seed {args.seed})")
+    how = ("Latin hypercube over the calibrated 95% intervals" if args.sampling == "lhs"
+           else "drawn from the calibration's Gaussian posterior approximation")
+    fig = plot_bands(bands, reference, title=f"Monte Carlo bands: {args.runs:,} runs, {how} "
+                     f"(seed {args.seed})")
     save_figure_files(fig, args.output, "bands")
     table = pd.DataFrame([vars(r) for r in ranges])
     _csv(table, args.output / "ranges.csv")

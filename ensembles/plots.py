@@ -86,7 +86,7 @@ def _shade_stages(ax: Axes, first: float, last: float, label: bool) -> None:
 
 
 def plot_bands(bands: pd.DataFrame, reference: pd.DataFrame | None = None,
-               title: str | None = None) -> Figure:
+               title: str | None = None, footer: Sequence[str] = ()) -> Figure:
     """Vensim-style sensitivity graphs: nested bands and the median of every variable.
 
     Parameters
@@ -97,6 +97,8 @@ def plot_bands(bands: pd.DataFrame, reference: pd.DataFrame | None = None,
         A run to draw on top (index year, one column per variable), e.g. the calibrated run.
     title : str, optional
         Figure title.
+    footer : sequence of str
+        Lines of small print under the legend (sources, settings).
 
     Returns
     -------
@@ -108,10 +110,11 @@ def plot_bands(bands: pd.DataFrame, reference: pd.DataFrame | None = None,
     with figure_style():
         cols = 2
         rows = -(-len(variables) // cols)
-        height = 1.9 * rows + 0.9
+        small_print = 0.11 * len(footer)
+        height = 1.9 * rows + 0.9 + small_print
         # Fixed margins (in inches): constrained layout would cost seconds per file here.
         fig = _new_figure(7.5, height, layout=None)
-        fig.subplots_adjust(left=0.09, right=0.985, bottom=0.55 / height,
+        fig.subplots_adjust(left=0.09, right=0.985, bottom=(0.55 + small_print) / height,
                             top=1 - 0.55 / height, hspace=0.38, wspace=0.2)
         axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
         for k, ax in enumerate(axes.ravel()):
@@ -144,7 +147,10 @@ def plot_bands(bands: pd.DataFrame, reference: pd.DataFrame | None = None,
             handles.append(Line2D([], [], color=REFERENCE_COLOUR, ls="--",
                                                    label="calibrated run"))
         fig.legend(handles=handles, loc="lower center", ncols=len(handles), frameon=False,
-                   bbox_to_anchor=(0.5, 0.0))
+                   bbox_to_anchor=(0.5, small_print / height))
+        for i, line in enumerate(footer):
+            fig.text(0.01, (0.03 + 0.11 * (len(footer) - 1 - i)) / height, line, fontsize=5.5,
+                     color="#555555", ha="left", va="bottom")
         if title:
             fig.suptitle(title, fontsize=9, y=1 - 0.08 / height, va="top")
     return fig

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from figures.inputs import FigureInputs
 from figures.style import (
@@ -35,7 +36,12 @@ from figures.style import (
 FIT_VARIABLES: dict[str, str] = {"Production": "log", "Price": "linear",
                                  "World market share": "linear"}
 FIT_COLUMNS = ["year", "variable", "model", "observed", "fitted"]
-HOLDOUT_COLUMNS = ["year", "variable", "model", "reference", "observed", "fitted", "sample"]
+HOLDOUT_COLUMNS = ["year", "variable", "model", "reference", "observed", "fitted", "sample",
+                   "band_low", "band_high"]
+#: Monte Carlo runs and seed of the hold-out figure's 95% band (parameters drawn from the 1995
+#: calibration's Gaussian posterior approximation, ``ensembles.bands.posterior_sample``).
+HOLDOUT_BAND_RUNS = 2_000
+HOLDOUT_BAND_SEED = 0
 #: Key stocks of the lifecycle figure (all stocks of the model).
 LIFECYCLE_VARIABLES: tuple[str, ...] = ("Production capacity", "Price", "Supplier base",
                                         "Social capital", "Technological capability",
@@ -195,13 +201,22 @@ def compute_holdout(inputs: FigureInputs) -> pd.DataFrame:
     pandas.DataFrame
         Long format, columns ``year, variable, model`` (calibrated to 1995), ``reference``
         (calibrated to 2003), ``observed``, ``fitted`` (the observation entered the 1995
-        calibration's objective) and ``sample`` (``"in"`` up to 1995, ``"out"`` after).
+        calibration's objective), ``sample`` (``"in"`` up to 1995, ``"out"`` after) and
+        ``band_low``, ``band_high``: the 95% Monte Carlo band of the 1995 calibration (its
+        parameters drawn from its Gaussian posterior approximation, the unidentified ones
+        uniformly over their search range).
     """
+    from ensembles.bands import monte_carlo_bands
+
     params = inputs.parameters_of(inputs.holdout)
     last = int(inputs.holdout["calibration"]["fit_years"][1])
     run = inputs.model_run(params, 2003, list(FIT_VARIABLES))
     full = inputs.model_run(inputs.calibrated_params, 2003, list(FIT_VARIABLES))
     targets = _target_table(inputs, last)
+    bands = monte_carlo_bands(inputs.model, HOLDOUT_BAND_RUNS, seed=HOLDOUT_BAND_SEED,
+                              results=inputs.holdout_file, variables=list(FIT_VARIABLES),
+                              sampling="posterior")
+    band = bands[bands["band"] == 95].set_index(["variable", "year"])
     rows = []
     for variable in FIT_VARIABLES:
         series, fitted = targets[variable]
@@ -210,7 +225,9 @@ def compute_holdout(inputs: FigureInputs) -> pd.DataFrame:
             "reference": full[variable].to_numpy(),
             "observed": inputs.observations.loc[run.index, series].to_numpy(),
             "fitted": fitted.loc[run.index].to_numpy(),
-            "sample": np.where(run.index <= last, "in", "out")}))
+            "sample": np.where(run.index <= last, "in", "out"),
+            "band_low": band.loc[variable].loc[run.index, "low"].to_numpy(),
+            "band_high": band.loc[variable].loc[run.index, "high"].to_numpy()}))
     return pd.concat(rows, ignore_index=True)[HOLDOUT_COLUMNS]
 
 
@@ -225,8 +242,10 @@ def plot_holdout(frame: pd.DataFrame, stages: Sequence[tuple[str, float, float]]
     for ax, (variable, scale) in zip(axes, FIT_VARIABLES.items(), strict=True):
         part = frame[frame["variable"] == variable].assign(
             **{c: (lambda d, c=c, v=variable: _scale(v, d[c]))
-               for c in ("model", "reference", "observed")})
+               for c in ("model", "reference", "observed", "band_low", "band_high")})
         shade_stages(ax, stages)
+        ax.fill_between(part["year"], part["band_low"], part["band_high"], lw=0, zorder=1.5,
+                        color=ACCENT_COLOUR, alpha=0.16)
         ax.axvspan(cut, year_limits(stages)[1], color=OKABE_ITO["sky_blue"], alpha=0.18, lw=0,
                    zorder=1)
         ax.axvline(cut, color=MUTED, lw=0.8, ls="--", zorder=1)
@@ -246,6 +265,8 @@ def plot_holdout(frame: pd.DataFrame, stages: Sequence[tuple[str, float, float]]
     axes[0].legend(fontsize=7.5, handles=[
         Line2D([], [], color=MODEL_COLOUR, lw=1.8, label=f"fit to 1978-{last}"),
         Line2D([], [], color=ACCENT_COLOUR, lw=1.8, ls="--", label=f"forecast {last + 1}-2003"),
+        Patch(color=ACCENT_COLOUR, alpha=0.16, lw=0,
+              label=f"95% band, fit to 1978-{last} ({HOLDOUT_BAND_RUNS:,} runs)"),
         Line2D([], [], color=MUTED, lw=1.0, ls=":", label="fit to 1978-2003"),
         Line2D([], [], ls="", marker="o", color=DATA_COLOUR, ms=3.8, label="FAO, fitted"),
         Line2D([], [], ls="", marker="o", mfc="white", mec=DATA_COLOUR, ms=3.8,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from figures import fit, policy, structure
+from figures import fit, policy, structure, uncertainty
 from figures.catalog import CATALOG
 from figures.inputs import FigureInputs, relative
 from figures.style import DATA_SOURCE, STYLE_FILE
@@ -137,6 +137,15 @@ def _holdout(inputs: FigureInputs) -> dict[str, Figure]:
                                         _units(inputs, list(fit.FIT_VARIABLES)), footer)}
 
 
+def _bands(inputs: FigureInputs) -> dict[str, Figure]:
+    bands, reference = uncertainty.compute_bands(inputs)
+    footer = [_model_line(inputs, inputs.calibration_file) + " Identified parameters: normal "
+              "with the calibrated covariance, truncated to the search bounds; parameters the "
+              "calibration did not identify: uniform over their search range. Dashed: the "
+              "calibrated run."]
+    return {"bands": uncertainty.plot_monte_carlo_bands(bands, reference, footer)}
+
+
 _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Figure]]]] = {
     "calibration_fit": (("model", "calibration", "spec", "data"), _calibration_fit),
     "lifecycle": (("model", "calibration"), _lifecycle),
@@ -147,6 +156,7 @@ _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Fig
     "parameters": (("model", "calibration", "spec"), _parameters),
     "structure": (("model", "loops"), _structure),
     "holdout": (("model", "calibration", "holdout", "spec", "data"), _holdout),
+    "bands": (("model", "calibration", "spec"), _bands),
 }
 if list(_BUILDS) != list(CATALOG):  # pragma: no cover - a developer error
     raise RuntimeError("figures.catalog.CATALOG and figures.registry disagree")

@@ -17,104 +17,19 @@ it with PySD's semantics: Euler integration in PySD's update order, outputs at w
 
 from __future__ import annotations
 
-import bisect
 import functools
-import hashlib
-import math
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-import pysd
 
-from sdmodels import _codegen
+from sdmodels._backends import BACKENDS, NumbaSimulator, NumpySimulator, simulator
 from sdmodels.errors import ModelInputError, suggest
 from sdmodels.model import Model, SimulationError
-from sdmodels.translation import cache_root
-
-#: Parameter sets per block: runs are simulated in blocks of at most this many rows, so that
-#: the arrays of one step stay in the processor's cache (4096 was best of 1024-10000).
-BLOCK_ROWS = 4096
-#: Below this many rows a lookup calls ``np.interp`` (per-call overhead dominates).
-SMALL_ROWS = 256
-
-
-class _Grid:
-    """Segment search for lookup tables whose points lie on a grid of spacing ``1/scale``.
-
-    For ``scale`` a power of two and points ``0, ..., high``, ``clip(x, 0, high) * scale`` is
-    exact and its integer part is the grid cell holding ``x``: an exact replacement of the
-    bisection ``np.interp`` does for every element (which dominates a vectorised run). The
-    cell is shared by every table on the same grid and argument. Scalars and small arrays pass
-    through unchanged, to be evaluated by ``np.interp`` itself.
-    """
-
-    def __init__(self, scale: float, high: float) -> None:
-        self.scale, self.high = scale, high
-
-    def __call__(self, value: float | np.ndarray) -> float | np.ndarray | tuple:
-        if not isinstance(value, np.ndarray) or value.size < SMALL_ROWS:
-            return value
-        clipped = np.minimum(np.maximum(value, 0.0), self.high)  # NaN stays NaN
-        # NaN casts to an arbitrary cell; _Table takes with mode="clip", the result is NaN.
-        return clipped, (clipped * self.scale).astype(np.intp)
-
-
-class _Table:
-    """A ``WITH LOOKUP`` table, evaluated exactly as PySD evaluates it.
-
-    PySD translates ``WITH LOOKUP`` to ``np.interp(x, xs, ys)``: linear between points, flat
-    (the first or last value) outside the table. Given a :class:`_Grid` position, the value is
-    computed with ``np.interp``'s own formula, ``slope * (x - xs[j]) + ys[j]`` with ``slope =
-    (ys[j+1] - ys[j]) / (xs[j+1] - xs[j])`` (``numpy/_core/src/multiarray/compiled_base.c``),
-    so the results are identical; the cell of ``x == xs[-1]`` has slope 0 and gives
-    ``ys[-1]``, as ``np.interp`` does. Anything else goes to ``np.interp``.
-    """
-
-    def __init__(self, x: Iterable[float], y: Iterable[float], grid: tuple | None) -> None:
-        self.x = np.asarray(tuple(x), dtype=float)
-        self.y = np.asarray(tuple(y), dtype=float)
-        xs, ys = self.x, self.y
-        slopes = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])
-        # For scalars: np.interp's steps in Python, ~10 times faster than calling it.
-        self._points = (xs.tolist(), [np.float64(v) for v in ys], slopes.tolist())
-        if grid is not None:
-            scale, high = grid
-            j = np.searchsorted(xs, np.arange(round(high * scale)) / scale, side="right") - 1
-            self.starts = np.append(xs[j], xs[-1])
-            self.slopes = np.append(slopes[j], 0.0)
-            self.heights = np.append(ys[j], ys[-1])
-
-    def __call__(self, position: float | np.ndarray | tuple) -> float | np.ndarray:
-        if type(position) is tuple:
-            clipped, cell = position
-            return self.slopes.take(cell, mode="clip") * (
-                clipped - self.starts.take(cell, mode="clip")
-            ) + self.heights.take(cell, mode="clip")
-        if isinstance(position, np.ndarray) and position.ndim:
-            return np.interp(position, self.x, self.y)
-        xs, ys, slopes = self._points
-        if position != position or len(xs) < 2:  # NaN, or a one-point table
-            return np.interp(position, self.x, self.y)
-        if position <= xs[0]:
-            return ys[0]
-        if position >= xs[-1]:
-            return ys[-1]
-        j = bisect.bisect_right(xs, position) - 1
-        return ys[j] if xs[j] == position else slopes[j] * (position - xs[j]) + ys[j]
-
-
-def _if_then_else(condition: object, if_true: object, if_false: object) -> object:
-    """Vensim's IF THEN ELSE: PySD's choice for a scalar condition, ``np.where`` for arrays."""
-    if isinstance(condition, np.ndarray) and condition.ndim:
-        return np.where(condition, if_true, if_false)
-    return if_true if condition else if_false
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,31 +96,6 @@ class EnsembleResult:
         )
 
 
-@functools.lru_cache(maxsize=8)
-def _generated(mdl_path: Path, sha256: str) -> tuple[Callable[..., None], tuple[str, ...]]:
-    """Compile the generated simulator, from the cache folder when it holds it."""
-    digest = hashlib.sha256(Path(_codegen.__file__).read_bytes()).hexdigest()[:12]
-    key = f"{mdl_path.stem}-{sha256[:16]}-pysd{pysd.__version__}-codegen{digest}"
-    path = cache_root() / "vectorized" / f"{key}.py"
-    if path.is_file():
-        source = path.read_text(encoding="utf-8")
-    else:
-        source = _codegen.generate(mdl_path).source
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}-", suffix=".py")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(source)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees no file or the whole file
-    namespace: dict[str, object] = {
-        "np": np,
-        "_table": _Table,
-        "_grid": _Grid,
-        "_if_then_else": _if_then_else,
-    }
-    exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 - our own generated code
-    return namespace["simulate"], namespace["VARIABLES"]  # type: ignore[return-value]
-
-
 @functools.lru_cache(maxsize=32)
 def _schedule(start: float, until: float, step: float) -> tuple[tuple[float, ...], tuple[int, ...]]:
     """Times of the Euler steps and the steps at whole years, exactly as PySD computes them.
@@ -246,8 +136,9 @@ class VectorizedModel:
     """
 
     model: Model
+    backend: str
     variables: tuple[str, ...] = field(repr=False)
-    _simulate: Callable[..., None] = field(repr=False)
+    _simulator: NumbaSimulator | NumpySimulator = field(repr=False)
     _index: Mapping[str, int] = field(repr=False)
 
     def validate_params(
@@ -328,7 +219,7 @@ class VectorizedModel:
         variables: str | Iterable[str] | None = None,
         *,
         check_finite: bool = True,
-        workers: int = 1,
+        workers: int | None = None,
     ) -> EnsembleResult:
         """Simulate every parameter set and return their yearly values.
 
@@ -342,22 +233,21 @@ class VectorizedModel:
         check_finite : bool
             Raise :class:`SimulationError` if a run produced NaN or infinite values (default).
             With False they are returned as they are.
-        workers : int
-            Threads sharing the runs (default 1). numpy releases the interpreter lock inside
-            its loops, so 2 can help on an idle multi-core machine; on a busy one the threads
-            compete for the lock and are slower. Results do not depend on it.
+        workers : int, optional
+            Threads sharing the runs; default: one per processor core. The numba backend
+            releases the interpreter lock, so they run in parallel; the numpy backend only
+            releases it inside numpy's loops, so on a busy machine 1 can be faster. Results do
+            not depend on it (every set is computed on its own).
 
         Returns
         -------
         EnsembleResult
         """
-        if not isinstance(workers, int) or workers < 1:
+        if workers is not None and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+        ):
             raise ModelInputError(f"workers = {workers!r}: expected a positive integer")
         checked, n = self.validate_params(params)
-        if n == 1:
-            # One run: numpy scalars are much faster than arrays of one element (and, unlike
-            # Python floats, divide by zero as arrays do).
-            checked = {k: np.float64(np.reshape(v, -1)[0]) for k, v in checked.items()}
         names = self.model._check_variables(variables)
         until_year, step = self.model._check_time(until, dt)
         for name in names:
@@ -366,26 +256,10 @@ class VectorizedModel:
         times, out_steps = _schedule(self.model.initial_time, float(until_year), step)
         years = np.arange(int(self.model.initial_time), until_year + 1)
         sel = [self._index[name] for name in names]
-        buf = np.empty((len(years), len(names), n))
-        threads = min(workers, n)
-        # Equal blocks of at most BLOCK_ROWS rows, the same number for every thread.
-        count = threads * math.ceil(n / (threads * BLOCK_ROWS))
-        edges = [n * i // count for i in range(count + 1)]
-        blocks = [(lo, hi) for lo, hi in zip(edges, edges[1:], strict=False) if hi > lo]
-
-        def work(worker: int) -> None:
-            with np.errstate(all="ignore"):  # errors show as non-finite values, checked below
-                for lo, hi in blocks[worker::threads]:
-                    part = {k: v[lo:hi] if np.ndim(v) else v for k, v in checked.items()}
-                    self._simulate(
-                        part, times, float(until_year), step, out_steps, buf[:, :, lo:hi], sel
-                    )
-
-        if threads == 1:
-            work(0)
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(work, range(threads)))
+        threads = (os.cpu_count() or 1) if workers is None else workers
+        buf = self._simulator.fill(
+            checked, n, times, float(until_year), step, out_steps, sel, threads
+        )
         values = buf.transpose(2, 0, 1)
         values.flags.writeable = years.flags.writeable = False
         if check_finite:
@@ -406,25 +280,41 @@ def _check_finite(model: str, values: np.ndarray, years: np.ndarray, names: list
     )
 
 
-def compile_model(model: Model) -> VectorizedModel:
+def compile_model(model: Model, backend: str = "numba") -> VectorizedModel:
     """Compile ``model`` into a :class:`VectorizedModel`.
+
+    Parameters
+    ----------
+    model : Model
+        The model to compile.
+    backend : {"numba", "numpy"}
+        ``"numba"`` (default): a compiled loop per parameter set, parallel over threads;
+        ``"numpy"``: array operations over all sets at once, no compiler needed. Both agree
+        with PySD to 1e-9 (tested); see :mod:`sdmodels._backends`.
 
     The generated code is cached in :func:`sdmodels.translation.cache_root` under the model's
     SHA-256, the PySD version and a digest of the generator, and in memory per process.
 
     Raises
     ------
+    ModelInputError
+        For an unknown backend.
     NotImplementedError
         If the model uses a Vensim construct the generator does not support (the message names
         the element and the construct).
     """
-    simulate, variables = _generated(Path(model.mdl_path).resolve(), model.sha256)
+    if backend not in BACKENDS:
+        raise ModelInputError(
+            f"backend = {backend!r}: expected one of {', '.join(map(repr, BACKENDS))}"
+        )
+    found = simulator(Path(model.mdl_path).resolve(), model.sha256, backend)
     return VectorizedModel(
         model=model,
-        variables=variables,
-        _simulate=simulate,
-        _index=MappingProxyType({name: i for i, name in enumerate(variables)}),
+        backend=backend,
+        variables=found.variables,
+        _simulator=found,
+        _index=MappingProxyType({name: i for i, name in enumerate(found.variables)}),
     )
 
 
-__all__ = ["BLOCK_ROWS", "EnsembleResult", "VectorizedModel", "compile_model"]
+__all__ = ["EnsembleResult", "VectorizedModel", "compile_model"]

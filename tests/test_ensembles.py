@@ -281,3 +281,46 @@ def test_cli_bad_options_give_one_line_and_keep_existing_output(tmp_path, capsys
     blocked.write_text("x")
     assert main(["sensitivity", "bands", "-n", "8", "-o", str(blocked)]) == 2
     assert "expected a folder" in capsys.readouterr().err
+
+
+def test_posterior_samples_keep_the_calibrated_correlation(model, ranges):
+    """Joint normal draws with the calibrated covariance: seeded, inside the search bounds, and
+    with the correlation of the results file. Tolerance 0.05 on a correlation: its sampling
+    error with 20,000 draws is about 0.01; truncation at the search bounds shifts it a little."""
+    import tomllib
+
+    from calibration.shipped import RESULTS_DIR
+
+    samples, _, _ = bands_samples(model, 20_000, seed=5, sampling="posterior")
+    again, _, _ = bands_samples(model, 20_000, seed=5, sampling="posterior")
+    pd.testing.assert_frame_equal(samples, again)
+    from calibration.spec import load_spec
+
+    search = {p.name: (p.lower, p.upper) for p in load_spec(model).parameters}
+    for name in samples.columns:
+        assert samples[name].between(*search[name]).all(), name
+    with (RESULTS_DIR / f"{model.name}.toml").open("rb") as handle:
+        corr = tomllib.load(handle)["correlation"]
+    order, matrix = corr["order"], np.array(corr["matrix"])
+    joint = [r.name for r in ranges if r.basis == "95% interval" and r.high > r.low]
+    assert len(joint) >= 5
+    for i, a in enumerate(joint):
+        for b in joint[i + 1:]:
+            expected = matrix[order.index(a), order.index(b)]
+            actual = np.corrcoef(samples[a], samples[b])[0, 1]
+            assert abs(actual - expected) <= 0.05, (a, b, actual, expected)
+    # narrower than independent sampling within the same intervals
+    lhs, _, _ = bands_samples(model, 20_000, seed=5)
+    assert (samples[joint].std() < lhs[joint].std()).all()
+
+
+def test_posterior_sampling_needs_the_covariance(model, tmp_path):
+    from calibration.shipped import RESULTS_DIR
+
+    text = (RESULTS_DIR / f"{model.name}.toml").read_text()
+    path = tmp_path / "no_corr.toml"
+    path.write_text(text[: text.index("[correlation]")])
+    with pytest.raises(ModelInputError, match="no_corr.toml: posterior sampling needs"):
+        bands_samples(model, 10, seed=0, results=path, sampling="posterior")
+    with pytest.raises(ModelInputError, match="sampling = 'mcmc': expected one of lhs"):
+        bands_samples(model, 10, seed=0, sampling="mcmc")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ensembles.bands import BANDS
 from figures import FIGURES, render
 from figures.cache import ResultCache
 from figures.command import main
@@ -183,6 +184,16 @@ def test_compute_functions_return_the_expected_columns(inputs):
     for loop in load_loops(inputs.model.mdl_path):
         for cause, effect in loop.links:
             assert (cause, effect) in drawn or home.get(cause) != home.get(effect)
+    from figures import uncertainty
+
+    bands, reference = uncertainty.compute_bands(inputs)
+    assert set(bands["variable"]) == set(uncertainty.BAND_VARIABLES)
+    assert list(reference.columns) == list(uncertainty.BAND_VARIABLES)
+    # nested bands: each wider band contains the narrower ones, and the median lies inside
+    wide = bands.pivot_table(index=["variable", "year"], columns="band", values=["low", "high"])
+    for narrow, broad in zip(BANDS, BANDS[1:], strict=False):
+        assert (wide["low"][broad] <= wide["low"][narrow]).all()
+        assert (wide["high"][broad] >= wide["high"][narrow]).all()
     if HAVE_HOLDOUT:
         holdout = fit.compute_holdout(inputs)
         assert list(holdout.columns) == fit.HOLDOUT_COLUMNS

@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from sdmodels import PUBLIC_OUTPUTS, ModelInputError, SimulationError, _codegen, load_model
+from sdmodels._backends import _Grid, _Table, simulator
+from sdmodels._jit import _grid_interp, _interp
 from sdmodels.translation import cache_root
-from sdmodels.vectorized import EnsembleResult, _generated, _Grid, _Table, compile_model
+from sdmodels.vectorized import EnsembleResult, compile_model
 
 #: Agreement required with PySD, relative to the PySD value.
 RTOL = 1e-9
@@ -39,10 +41,11 @@ def fast(model):
     return compile_model(model)
 
 
-def test_every_variable_matches_pysd_over_the_parameter_box(model, fast):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_every_variable_matches_pysd_over_the_parameter_box(model, backend):
     """50 parameter sets drawn uniformly in the declared box: every variable, every year."""
     params = _box(model, N_PYSD_RUNS, seed=20261127)
-    result = fast.run(params, variables="all")
+    result = compile_model(model, backend).run(params, variables="all")
     expected = [
         model.run({k: float(v[i]) for k, v in params.items()}, variables="all")
         for i in range(N_PYSD_RUNS)
@@ -53,8 +56,9 @@ def test_every_variable_matches_pysd_over_the_parameter_box(model, fast):
     assert worst <= RTOL, (worst, run, result.years[year], result.variables[var])
 
 
-def test_one_run_equals_model_run_with_defaults(fast, default_run):
-    result = fast.run(variables="all")
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_one_run_equals_model_run_with_defaults(model, backend, default_run):
+    result = compile_model(model, backend).run(variables="all")
     assert result.n_runs == 1
     frame = result.to_frame(0)
     pd.testing.assert_index_equal(frame.index, default_run.index)
@@ -124,24 +128,46 @@ def test_output_shapes_and_read_only_values(fast):
     assert fast.run(variables="Price").values.shape == (1, 26, 1)
 
 
-def test_runs_are_deterministic(model, fast):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_runs_are_deterministic(model, backend):
+    fast = compile_model(model, backend)
     params = _box(model, 600, seed=7)  # above the size where lookups leave np.interp
-    first = fast.run(params, variables="all")
-    assert fast.run(params, variables="all").values.tobytes() == first.values.tobytes()
+    first = fast.run(params, variables="all", workers=1)
+    assert fast.run(params, variables="all", workers=1).values.tobytes() == first.values.tobytes()
     threaded = fast.run(params, variables="all", workers=2)
     assert threaded.values.tobytes() == first.values.tobytes()
 
 
+def test_numba_rows_do_not_depend_on_their_batch(model, fast):
+    """Each set is computed on its own: alone, or in any batch, the bytes are the same."""
+    params = _box(model, 40, seed=11)
+    batch = fast.run(params, variables="all", check_finite=False)
+    for row in (0, 17, 39):
+        alone = fast.run({k: v[row : row + 1] for k, v in params.items()}, variables="all",
+                         check_finite=False)
+        assert alone.values[0].tobytes() == batch.values[row].tobytes()
+
+
+def test_unknown_backend_is_rejected(model):
+    with pytest.raises(ModelInputError, match="backend = 'cuda': expected one of 'numba', 'numpy'"):
+        compile_model(model, "cuda")
+
+
 def test_generated_code_is_cached_with_the_translations(model, monkeypatch):
-    compile_model(model)
-    assert list((cache_root() / "vectorized").glob(f"{model.name}-{model.sha256[:16]}-*.py"))
-    _generated.cache_clear()
+    for backend in ("numba", "numpy"):
+        compile_model(model, backend)
+        pattern = f"{model.name}-{model.sha256[:16]}-*-{backend}*.py"
+        assert list((cache_root() / "vectorized").glob(pattern)), pattern
+    simulator.cache_clear()
 
     def fail(path):
         raise AssertionError(f"regenerated {path}")
 
     monkeypatch.setattr(_codegen, "generate", fail)
-    assert compile_model(model).run().values.shape == (1, 26, len(PUBLIC_OUTPUTS))
+    monkeypatch.setattr(_codegen, "lower", fail)
+    for backend in ("numba", "numpy"):
+        shape = compile_model(model, backend).run().values.shape
+        assert shape == (1, 26, len(PUBLIC_OUTPUTS))
 
 
 def test_unknown_or_structural_parameter_names_are_rejected(fast):
@@ -216,6 +242,25 @@ def test_grid_lookups_equal_np_interp(model):
             assert np.array_equal(_Table(xs, ys, grid)(value), np.interp(value, xs, ys), True)
 
 
+def test_compiled_lookups_equal_np_interp(model):
+    """The numba kernel's lookups (grid cells and bisection) give np.interp's values exactly."""
+    from sdmodels._jit import _grid_arrays
+
+    rng = np.random.default_rng(4)
+    for xs, ys, grid in _codegen.generate(model.mdl_path).tables:
+        x = np.concatenate([rng.uniform(xs[0] - 1, xs[-1] + 1, 2000), xs,
+                            np.nextafter(xs, -np.inf), np.nextafter(xs, np.inf),
+                            [np.inf, -np.inf, np.nan]])
+        expected = np.interp(x, xs, ys)
+        table_x, table_y = np.array(xs), np.array(ys)
+        bisected = np.array([_interp(v, table_x, table_y) for v in x])
+        np.testing.assert_array_equal(bisected, expected)
+        if grid is not None:
+            arrays = [np.array(a) for a in _grid_arrays(xs, ys, *grid)]
+            on_grid = np.array([_grid_interp(v, grid[1], grid[0], *arrays) for v in x])
+            np.testing.assert_array_equal(on_grid, expected)
+
+
 _TINY_MODEL = """\
 {{UTF-8}}
 Stock= INTEG (
@@ -273,10 +318,13 @@ def _tiny(tmp_path, inflow: str):
 def test_unsupported_constructs_fail_loudly(tmp_path, inflow, construct):
     with pytest.raises(NotImplementedError, match=f"element 'Inflow': .*{construct}"):
         _codegen.generate(_tiny(tmp_path, inflow))
+    with pytest.raises(NotImplementedError, match=f"element 'Inflow': .*{construct}"):
+        compile_model(load_model(str(_tiny(tmp_path, inflow))))
 
 
-def test_non_finite_values_raise_unless_asked_to_keep_them(tmp_path):
-    tiny = compile_model(load_model(str(_tiny(tmp_path, "Rate / (Time - 2)"))))
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_non_finite_values_raise_unless_asked_to_keep_them(tmp_path, backend):
+    tiny = compile_model(load_model(str(_tiny(tmp_path, "Rate / (Time - 2)"))), backend)
     with pytest.raises(SimulationError, match=r"2 run\(s\) \(rows 0, 1\) from 2 in Inflow"):
         tiny.run({"Rate": np.array([0.1, 0.2])}, variables=["Inflow", "Stock"])
     kept = tiny.run({"Rate": np.array([0.1, 0.2])}, variables=["Inflow"], check_finite=False)
