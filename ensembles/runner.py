@@ -9,8 +9,9 @@ done, so callers can reduce or write them without holding the whole ensemble;
 Given a Dask ``client`` (see :mod:`ensembles.distributed`), chunks are sent to the cluster's
 workers with at most ``max_in_flight`` of them pending at a time. Results do not depend on the
 chunk size or on where a chunk ran: the runner evaluates every row independently with the
-same array code (a one-row chunk is padded to two rows, since the runner's single-run path
-uses scalar arithmetic that may differ in the last bit).
+same code (the numba backend computes each set on its own; with the numpy backend a one-row
+chunk is padded to two rows, since its single-run path uses scalar arithmetic that may differ
+in the last bit).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def simulate_chunk(
     """
     fast = reference if isinstance(reference, VectorizedModel) else _vectorized(reference, sha256)
     rows = max((len(v) for v in params.values() if np.ndim(v)), default=1)
-    if rows == 1:  # pad: the runner's one-run path uses scalar arithmetic
+    if rows == 1 and fast.backend == "numpy":  # pad: its one-run path uses scalar arithmetic
         params = {k: np.repeat(np.reshape(v, -1)[:1], 2) if np.ndim(v) else v
                   for k, v in params.items()}
     result = fast.run(params, until=until, dt=dt, variables=variables)

@@ -87,15 +87,11 @@ def _grid_interp(
 
 
 def _grid_arrays(xs: tuple, ys: tuple, scale: float, high: float) -> tuple[list, list, list]:
-    """Start, slope and height of each grid cell (the last cell: x = high, slope 0)."""
-    x, y = np.asarray(xs), np.asarray(ys)
-    slopes = (y[1:] - y[:-1]) / (x[1:] - x[:-1])
-    j = np.searchsorted(x, np.arange(round(high * scale)) / scale, side="right") - 1
-    return (
-        np.append(x[j], x[-1]).tolist(),
-        np.append(slopes[j], 0.0).tolist(),
-        np.append(y[j], y[-1]).tolist(),
-    )
+    """Start, slope and height of each grid cell, as the numpy backend's table holds them."""
+    from sdmodels._backends import _Table
+
+    table = _Table(xs, ys, (scale, high))
+    return table.starts.tolist(), table.slopes.tolist(), table.heights.tolist()
 
 
 def _table_source(i: int, xs: tuple, ys: tuple, grid: tuple | None) -> str:
