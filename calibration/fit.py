@@ -20,19 +20,50 @@ from sdmodels.vectorized import compile_model
 AT_BOUND = 1e-3
 
 
-def _refine(objective: Objective, start: np.ndarray, budget: int) -> tuple[np.ndarray, float]:
+def refine(objective: Objective, start: np.ndarray, budget: int, fixed: int | None = None
+           ) -> tuple[np.ndarray, float]:
+    """Bounded least-squares refinement ('trf') from ``start`` in unit coordinates.
+
+    Parameters
+    ----------
+    objective : Objective
+    start : numpy.ndarray
+        Unit coordinates (p,).
+    budget : int
+        Maximum number of residual evaluations.
+    fixed : int, optional
+        Index of a parameter held at its value in ``start`` (a profile-likelihood step).
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, float)
+        The refined unit coordinates (p,) and the payoff there.
+    """
+    free = np.arange(len(start)) != (-1 if fixed is None else fixed)
+
+    def full(v: np.ndarray) -> np.ndarray:
+        u = start.copy()
+        u[free] = v
+        return u
+
+    def jacobian(v: np.ndarray) -> np.ndarray:
+        jac = objective.jacobian(full(v))
+        # Without a fixed parameter pass the Jacobian as computed: a copy with another memory
+        # layout changes the last bits of the QR steps, and the shipped results with them.
+        return jac if fixed is None else jac[:, free]
+
     fit = least_squares(
-        lambda u: objective.residuals(u)[0],
-        start,
-        jac=lambda u: objective.jacobian(u),
-        bounds=(np.zeros_like(start), np.ones_like(start)),
+        lambda v: objective.residuals(full(v))[0],
+        start[free],
+        jac=jacobian,
+        bounds=(np.zeros(free.sum()), np.ones(free.sum())),
         method="trf",
         x_scale="jac",
         xtol=1e-8,
         ftol=1e-8,
         max_nfev=budget,
     )
-    return fit.x, float(fit.cost)
+    return full(fit.x), float(fit.cost)
 
 
 def _starts(population: np.ndarray, energies: np.ndarray, count: int) -> list[np.ndarray]:
@@ -159,7 +190,7 @@ def calibrate(
     starts = _starts(search.population, search.population_energies, settings.starts)
     for start in tqdm(starts, desc="calibrating (local refinement)", disable=not progress,
                       leave=False):
-        u, cost = _refine(objective, start, 15 if quick else 60)
+        u, cost = refine(objective, start, 15 if quick else 60)
         if cost < best_cost:
             best_u, best_cost = u, cost
     estimates, correlation = estimate_intervals(objective, best_u)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from calibration import calibrated_parameters
+from calibration import calibrated_parameters, profile_command
 from calibration import command as calibration_command
 from calibration.data_io import DataError
 from calibration.spec import SpecError
@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     calibration_command.add_parser(sub)
+    profile_command.add_parser(sub)
     scenario_command.add_parser(sub)
     figures_command.add_parser(sub)
     validation_command.add_parser(sub)

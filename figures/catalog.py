@@ -14,4 +14,5 @@ CATALOG: dict[str, str] = {
     "structure": "stock-and-flow structure of each sector with the named loops",
     "holdout": "calibrated to 1995, forecast of 1996-2003 vs data",
     "bands": "Monte Carlo 50/75/95/100% bands of the outputs over the calibrated intervals",
+    "identification": "profile likelihood of demand growth and the hold-out forecast along it",
 }

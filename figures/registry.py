@@ -13,7 +13,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from figures import fit, policy, structure, uncertainty
+from figures import fit, identification, policy, structure, uncertainty
 from figures.catalog import CATALOG
 from figures.inputs import FigureInputs, relative
 from figures.style import DATA_SOURCE, STYLE_FILE
@@ -146,6 +146,18 @@ def _bands(inputs: FigureInputs) -> dict[str, Figure]:
     return {"bands": uncertainty.plot_monte_carlo_bands(bands, reference, footer)}
 
 
+def _identification(inputs: FigureInputs) -> dict[str, Figure]:
+    profiles, forecasts, holdout = identification.compute_profiles(inputs)
+    footer = [DATA_SOURCE, _model_line(inputs) + f" Profiles of {relative(inputs.holdout_file)} "
+              f"and {relative(inputs.calibration_file)} (calibration.profile): each point holds "
+              "the parameter and re-optimises the other free parameters; the right panel draws "
+              "every point of the 1995 profile inside its 95% bound."]
+    units = holdout.units
+    return {"identification": identification.plot_identification(
+        profiles, forecasts, holdout, identification.observed_production(inputs), units,
+        footer)}
+
+
 _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Figure]]]] = {
     "calibration_fit": (("model", "calibration", "spec", "data"), _calibration_fit),
     "lifecycle": (("model", "calibration"), _lifecycle),
@@ -157,6 +169,7 @@ _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Fig
     "structure": (("model", "loops"), _structure),
     "holdout": (("model", "calibration", "holdout", "spec", "data"), _holdout),
     "bands": (("model", "calibration", "spec"), _bands),
+    "identification": (("model", "calibration", "holdout", "spec", "data"), _identification),
 }
 if list(_BUILDS) != list(CATALOG):  # pragma: no cover - a developer error
     raise RuntimeError("figures.catalog.CATALOG and figures.registry disagree")

@@ -46,6 +46,7 @@ _FUNCTIONS = {
     "min": ("_minimum", 2),
     "max": ("_maximum", 2),
     "exp": ("_exp", 1),
+    "ln": ("_log", 1),
     "if_then_else": ("_if_then_else", 3),
 }
 
@@ -84,7 +85,7 @@ class Lowered:
     """The model as ordered Python statements, shared by the numpy and numba emitters.
 
     Statements use the locals of :attr:`values` and the helpers ``_minimum``, ``_maximum``,
-    ``_exp``, ``_if_then_else``, ``_f<i>`` (table ``i``) and ``_g<i>`` (grid ``i``, a
+    ``_exp``, ``_log``, ``_if_then_else``, ``_f<i>`` (table ``i``) and ``_g<i>`` (grid ``i``, a
     segment search an emitter may make the identity).
 
     Attributes
@@ -546,7 +547,7 @@ def generate(mdl_path: Path) -> GeneratedCode:
         "_TABLES = tuple(_table(x, y, grid) for x, y, grid in TABLES)\n"
         "_GRIDS = tuple(_grid(scale, high) for scale, high in GRIDS)\n\n\n"
         "def simulate(P, times, final_time, time_step, out_steps, buf, sel):\n"
-        "    _minimum, _maximum, _exp = np.minimum, np.maximum, np.exp\n"
+        "    _minimum, _maximum, _exp, _log = np.minimum, np.maximum, np.exp, np.log\n"
         + (f"    {tables}= _TABLES\n" if tables else "")
         + (f"    {grids}= _GRIDS\n" if grids else "")
         + f"    _initial_time = {low.initial_time!r}\n"

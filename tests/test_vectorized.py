@@ -329,3 +329,19 @@ def test_non_finite_values_raise_unless_asked_to_keep_them(tmp_path, backend):
         tiny.run({"Rate": np.array([0.1, 0.2])}, variables=["Inflow", "Stock"])
     kept = tiny.run({"Rate": np.array([0.1, 0.2])}, variables=["Inflow"], check_finite=False)
     assert np.isinf(kept.get("Inflow")[:, 2]).all()
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_ln_and_exp_match_pysd(tmp_path, backend):
+    """LN and EXP (experience-curve exponents such as LN(progress ratio)/LN(2)) equal PySD's
+    numpy results to 1e-12 relative; LN of a negative number gives NaN as in numpy."""
+    model = load_model(str(_tiny(tmp_path, "EXP(Rate) * LN(1 + Stock) ^ (LN(0.8) / LN(2))")))
+    rates = np.array([-0.5, 0.0, 0.3])
+    fast = compile_model(model, backend).run({"Rate": rates}, variables=["Inflow", "Stock"])
+    for i, rate in enumerate(rates):
+        expected = model.run(params={"Rate": float(rate)}, variables=["Inflow", "Stock"])
+        np.testing.assert_allclose(fast.get("Inflow")[i], expected["Inflow"], rtol=1e-12)
+        np.testing.assert_allclose(fast.get("Stock")[i], expected["Stock"], rtol=1e-12)
+    negative = compile_model(load_model(str(_tiny(tmp_path, "LN(Rate)"))), backend)
+    kept = negative.run({"Rate": np.array([-1.0])}, variables=["Inflow"], check_finite=False)
+    assert np.isnan(kept.get("Inflow")).all()

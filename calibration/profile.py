@@ -1,0 +1,303 @@
+"""Profile likelihood of one calibrated parameter, and the forecast along it.
+
+The profile fixes one parameter at each value of a grid over its search range and
+re-optimises all the others; the rise of the objective above its minimum says which values the
+data accept. Along the profile the model's out-of-sample production is recorded too, so the
+report shows how far the forecast moves among parameter sets the fitted data cannot tell apart
+(the *prediction profile*, Kreutz et al. 2012, BMC Systems Biology 6:120).
+
+>>> from calibration.profile import profile_from_results
+>>> result = profile_from_results("calibration/results/salmon_cluster_until_1995.toml",
+...                               "Maximum demand growth rate")
+>>> print(result.summary())
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm.auto import tqdm
+
+from calibration.data_io import DATA_DIR, load_observations
+from calibration.fit import refine
+from calibration.objective import Objective
+from calibration.spec import SPEC_DIR, CalibrationSpec, load_spec
+from sdmodels.errors import ModelInputError, suggest
+from sdmodels.model import Model, load_model
+from sdmodels.vectorized import compile_model
+
+#: Residual evaluations of each profile point's least-squares refinement (as the calibration's).
+REFINE_BUDGET = 60
+PRODUCTION_SERIES = "chile_salmon_production_t"
+
+
+@dataclass(frozen=True)
+class ProfilePoint:
+    """One grid value of the profiled parameter with the others re-optimised.
+
+    Attributes
+    ----------
+    value : float
+        The profiled parameter's value.
+    objective : float
+        Minimum payoff with the parameter held at ``value``.
+    delta : float
+        ``objective`` minus the profile's minimum.
+    accepted : bool
+        ``delta`` is within the threshold of the confidence level.
+    params : Mapping[str, float]
+        All free parameters at this point.
+    production_error : Mapping[int, float]
+        Relative error of simulated production against the FAO figure, per out-of-sample
+        year (empty when the calibration used every year).
+    """
+
+    value: float
+    objective: float
+    delta: float
+    accepted: bool
+    params: Mapping[str, float]
+    production_error: Mapping[int, float]
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileResult:
+    """Outcome of :func:`profile_parameter`."""
+
+    parameter: str
+    units: str
+    estimate: float
+    objective: float
+    threshold: float
+    level: float
+    fit_years: tuple[int, int]
+    n_observations: int
+    n_parameters: int
+    points: tuple[ProfilePoint, ...]
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """Profile-likelihood interval: where ``delta`` crosses the threshold (linear
+        interpolation between grid points), or the search bound if it never does."""
+        values = np.array([p.value for p in self.points])
+        delta = np.array([p.delta for p in self.points])
+        best = int(np.argmin(delta))
+        ends = []
+        for step in (-1, 1):
+            i = best
+            while 0 <= i + step < len(values) and delta[i + step] <= self.threshold:
+                i += step
+            if not 0 <= i + step < len(values):
+                ends.append(float(values[i]))
+                continue
+            j = i + step
+            share = (self.threshold - delta[i]) / (delta[j] - delta[i])
+            ends.append(float(values[i] + share * (values[j] - values[i])))
+        return ends[0], ends[1]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per grid value: value, objective, delta, accepted and the errors by year."""
+        rows = []
+        for p in self.points:
+            row = {"value": p.value, "objective": p.objective, "delta": p.delta,
+                   "accepted": p.accepted}
+            row.update({str(y): e for y, e in p.production_error.items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def forecast_range(self) -> dict[int, tuple[float, float]]:
+        """Lowest and highest out-of-sample production error among the accepted points."""
+        accepted = [p for p in self.points if p.accepted]
+        years = sorted(accepted[0].production_error) if accepted else []
+        return {y: (min(p.production_error[y] for p in accepted),
+                    max(p.production_error[y] for p in accepted)) for y in years}
+
+    def summary(self) -> str:
+        """The profile as a plain-text table."""
+        low, high = self.interval
+        lines = [
+            f"Profile of {self.parameter!r} ({self.units}), data "
+            f"{self.fit_years[0]}-{self.fit_years[1]}: estimate {self.estimate:.4g}, "
+            f"objective {self.objective:.6g}",
+            f"{self.level:.0%} threshold: delta <= {self.threshold:.3g}; profile interval "
+            f"[{low:.4g}, {high:.4g}]",
+        ]
+        years = sorted(self.points[0].production_error)
+        lines.append(f"{'value':>10} {'delta':>9} {'accepted':>8}"
+                     + "".join(f" {y:>6}" for y in years))
+        for p in self.points:
+            lines.append(f"{p.value:>10.4g} {p.delta:>9.3f} {'yes' if p.accepted else 'no':>8}"
+                         + "".join(f" {p.production_error[y]:>+6.0%}" for y in years))
+        return "\n".join(lines)
+
+
+def _threshold(objective: float, n: int, p: int, level: float) -> float:
+    # Same scale as the Hessian intervals: the payoff is 0.5 * SSR with the residual variance
+    # estimated as s^2 = SSR / (n - p), so the likelihood-ratio bound is F(1, n - p) based.
+    dof = max(n - p, 1)
+    s2 = 2.0 * objective / dof
+    return float(0.5 * s2 * stats.f.ppf(level, 1, dof))
+
+
+def profile_parameter(
+    model: Model,
+    spec: CalibrationSpec,
+    params: Mapping[str, float],
+    parameter: str,
+    *,
+    until: int | None = None,
+    points: int = 21,
+    level: float = 0.95,
+    observations: pd.DataFrame | None = None,
+    progress: bool = True,
+    backend: str = "numba",
+) -> ProfileResult:
+    """Profile one free parameter of a calibration.
+
+    Parameters
+    ----------
+    model : sdmodels.Model
+    spec : CalibrationSpec
+        The calibration spec; ``parameter`` must be one of its free parameters.
+    params : Mapping[str, float]
+        The calibrated values of every free parameter (the profile starts from them).
+    parameter : str
+        The parameter to profile.
+    until : int, optional
+        Last fitted year (default: the spec's); later years are reported as forecast errors.
+    points : int
+        Grid values, evenly spaced over the parameter's search bounds (at least 3).
+    level : float
+        Confidence level of the threshold and the interval.
+    observations : DataFrame, optional
+        Default: the shipped data.
+    progress : bool
+        Show a progress bar.
+    backend : {"numba", "numpy"}
+        Backend of the vectorised runner.
+
+    Returns
+    -------
+    ProfileResult
+
+    Raises
+    ------
+    sdmodels.ModelInputError
+        If ``parameter`` is not free in the spec, a calibrated value is missing, ``points``
+        is below 3 or ``level`` is outside (0, 1).
+
+    Notes
+    -----
+    Each grid point is refined by bounded least squares from the solution of its neighbour
+    (continuation outwards from the estimate), so the profile follows the valley the
+    calibration found; a local search can miss a distant, better valley, which shows up as a
+    point with ``delta`` at 0 away from the estimate.
+    """
+    names = [p.name for p in spec.parameters]
+    if parameter not in names:
+        raise ModelInputError(f"parameter {parameter!r} is not free in {spec.path}; expected "
+                              f"one of {names}." + suggest(parameter, names))
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise ModelInputError(f"no calibrated value for {missing}")
+    if points < 3:
+        raise ModelInputError(f"points = {points}: expected at least 3")
+    if not 0 < level < 1:
+        raise ModelInputError(f"level = {level}: expected a number between 0 and 1")
+    last = spec.last_year if until is None else int(until)
+    observations = load_observations() if observations is None else observations
+    runner = compile_model(model, backend)
+    objective = Objective(spec, runner, observations, last)
+    j = names.index(parameter)
+    u_hat, best = refine(objective, objective.to_unit(np.array([params[n] for n in names])),
+                         REFINE_BUDGET)
+    grid = np.linspace(0.0, 1.0, points)
+    solutions: dict[int, tuple[np.ndarray, float]] = {}
+    above = [i for i in range(points) if grid[i] >= u_hat[j]]
+    below = [i for i in reversed(range(points)) if grid[i] < u_hat[j]]
+    bar = tqdm(total=points, desc=f"profiling {parameter}", unit="point", disable=not progress,
+               leave=False)
+    for side in (above, below):
+        start = u_hat
+        for i in side:
+            start = start.copy()
+            start[j] = grid[i]
+            solutions[i] = refine(objective, start, REFINE_BUDGET, fixed=j)
+            start = solutions[i][0]
+            bar.update(1)
+    bar.close()
+    costs = np.array([solutions[i][1] for i in range(points)])
+    minimum = min(best, float(costs.min()))
+    threshold = _threshold(minimum, objective.n_observations, len(names), level)
+    theta = objective.to_params(np.array([solutions[i][0] for i in range(points)]))
+    production = observations[PRODUCTION_SERIES]
+    forecast_years = [y for y in production.index
+                      if last < y <= spec.last_year and pd.notna(production[y])]
+    run = runner.run({n: theta[:, k] for k, n in enumerate(names)}, variables=["Production"])
+    simulated = run.get("Production")
+    first = int(runner.model.initial_time)
+    result_points = []
+    for i in range(points):
+        errors = {int(y): float(simulated[i, y - first] / production[y] - 1)
+                  for y in forecast_years}
+        delta = float(costs[i] - minimum)
+        result_points.append(ProfilePoint(
+            value=float(theta[i, j]), objective=float(costs[i]), delta=delta,
+            accepted=delta <= threshold,
+            params={n: float(theta[i, k]) for k, n in enumerate(names)},
+            production_error=errors))
+    declared = spec.parameters[j]
+    return ProfileResult(
+        parameter=parameter, units=declared.units,
+        estimate=float(objective.to_params(u_hat[None, :])[0, j]), objective=best,
+        threshold=threshold, level=level, fit_years=(spec.first_year, last),
+        n_observations=objective.n_observations, n_parameters=len(names),
+        points=tuple(result_points))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def profile_from_results(results: str | Path, parameter: str, *, points: int = 21,
+                         level: float = 0.95, progress: bool = True) -> ProfileResult:
+    """Profile a parameter of a shipped or written calibration results file.
+
+    The file's provenance must match the current model, spec and data, so the profile
+    starts from the optimum of the very problem it re-solves.
+
+    Raises
+    ------
+    sdmodels.ModelInputError
+        If the file is missing, malformed or stale (hashes that no longer match).
+    """
+    path = Path(results)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+        head, provenance = data["calibration"], data["provenance"]
+        model = load_model(head["model"])
+        spec_path = SPEC_DIR / head["spec"]
+        params = {name: float(p["value"]) for name, p in data["parameters"].items()}
+        until = int(head["fit_years"][1])
+    except FileNotFoundError:
+        raise ModelInputError(f"{path}: no such calibration results file") from None
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelInputError(f"{path}: not a calibration results file "
+                              f"(written by 'clusterdyn calibrate'): {exc!r}") from None
+    spec = load_spec(model, spec_path)
+    current = {"model_sha256": model.sha256, "spec_sha256": _sha256(spec_path),
+               "data_sha256": _sha256(DATA_DIR / spec.data)}
+    stale = [key for key, value in current.items() if provenance.get(key) != value]
+    if stale:
+        raise ModelInputError(f"{path}: {', '.join(stale)} no longer match the current files; "
+                              "rerun 'clusterdyn calibrate' first")
+    return profile_parameter(model, spec, params, parameter, until=until, points=points,
+                             level=level, progress=progress)

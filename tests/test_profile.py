@@ -1,0 +1,151 @@
+"""Profile likelihood (calibration.profile) and ``clusterdyn profile``."""
+
+from __future__ import annotations
+
+import contextlib
+import tomllib
+
+import numpy as np
+import pytest
+
+from calibration.data_io import load_observations
+from calibration.fit import calibrate, refine
+from calibration.objective import Objective
+from calibration.profile import ProfilePoint, ProfileResult, profile_from_results, profile_parameter
+from calibration.profile_command import report_markdown
+from calibration.spec import load_spec
+from clusterdyn.cli import main
+from sdmodels import ModelInputError
+from sdmodels.vectorized import compile_model
+from tests.test_calibration import RECOVERY_TRUTH, _recovery_spec
+
+HOLDOUT_RESULTS = "calibration/results/salmon_cluster_until_1995.toml"
+SHIPPED_REPORT = "calibration/results/profile_demand_growth_until_1995.md"
+DEMAND = "Maximum demand growth rate"
+
+
+@pytest.fixture(scope="module")
+def synthetic(model, tmp_path_factory):
+    """Synthetic data from known parameters plus 5% noise, calibrated (quick budget)."""
+    spec = load_spec(model, _recovery_spec(tmp_path_factory.mktemp("spec")))
+    truth = model.run(params=RECOVERY_TRUTH)
+    noise = np.random.default_rng(7).normal(0.0, 0.05, size=(len(truth), 2))
+    data = load_observations().copy()
+    data["chile_salmon_production_t"] = truth["Production"] * np.exp(noise[:, 0])
+    data["chile_salmon_unit_value_usd_per_kg"] = truth["Price"] * np.exp(noise[:, 1])
+    result = calibrate(model, spec, seed=1, quick=True, progress=False, observations=data)
+    return spec, data, result
+
+
+def test_profile_of_an_identified_parameter_brackets_the_truth(model, synthetic):
+    """On synthetic data the profile is lowest at the estimate, rises on both sides, and its
+    95% interval contains the true value and roughly matches the Hessian interval.
+
+    The profile interval and the Gauss-Newton one agree only to first order (the model is
+    nonlinear and the grid is coarse), so they are compared within a third of each other's
+    width; the estimate's own grid cell must have delta below the threshold.
+    """
+    spec, data, result = synthetic
+    profile = profile_parameter(model, spec, result.params, DEMAND, points=15,
+                                observations=data, progress=False)
+    # No grid point beats the calibrated optimum (it is the minimum of the valley), and the
+    # grid point nearest the estimate is accepted.
+    assert all(p.objective >= profile.objective - 1e-6 for p in profile.points)
+    nearest = min(profile.points, key=lambda p: abs(p.value - profile.estimate))
+    assert nearest.accepted
+    assert not profile.points[0].accepted and not profile.points[-1].accepted
+    low, high = profile.interval
+    assert low <= RECOVERY_TRUTH[DEMAND] <= high
+    estimate = next(e for e in result.estimates if e.name == DEMAND)
+    width = estimate.upper_95 - estimate.lower_95
+    assert abs(low - estimate.lower_95) < width / 3 and abs(high - estimate.upper_95) < width / 3
+    # The profiled parameter is held, every other one re-optimised inside its bounds.
+    for point in profile.points:
+        assert point.params[DEMAND] == pytest.approx(point.value)
+        for par in spec.parameters:
+            assert par.lower <= point.params[par.name] <= par.upper
+    assert all(p.production_error == {} for p in profile.points)  # every year was fitted
+
+
+def test_refine_holds_the_fixed_parameter(model, synthetic):
+    spec, data, result = synthetic
+    objective = Objective(spec, compile_model(model), data, spec.last_year)
+    start = np.full(len(spec.parameters), 0.3)
+    u, cost = refine(objective, start, 20, fixed=1)
+    assert u[1] == start[1]
+    assert cost < objective.payoff(start[None, :])[0]
+
+
+def _result(deltas, threshold=1.0):
+    points = tuple(ProfilePoint(float(v), d, d, d <= threshold, {}, {})
+                   for v, d in zip(range(len(deltas)), deltas, strict=True))
+    return ProfileResult("x", "dmnl", 2.0, 0.0, threshold, 0.95, (1978, 2003), 10, 2, points)
+
+
+def test_profile_interval_interpolates_the_threshold_crossings():
+    # Threshold 1 crossed between 0 (delta 3) and 1 (delta 0.5): at 0 + (1-3)/(0.5-3) = 0.8;
+    # between 3 (delta 0.5) and 4 (delta 2): at 3 + (1-0.5)/(2-0.5) = 3.333.
+    assert _result([3.0, 0.5, 0.0, 0.5, 2.0]).interval == pytest.approx((0.8, 3 + 1 / 3))
+    # Never crossed on the right: the interval ends at the last grid value (the bound).
+    assert _result([3.0, 0.0, 0.2]).interval == pytest.approx((2 / 3, 2.0))
+
+
+def test_shipped_profile_report_is_what_the_command_writes_now(tmp_path):
+    """``clusterdyn profile`` rewrites the shipped 1995 report byte for byte (no randomness:
+    the profile is a deterministic local search from the shipped optimum)."""
+    out = tmp_path / "profile.md"
+    assert main(["profile", DEMAND, "--results", HOLDOUT_RESULTS, "--no-progress",
+                 "-o", str(out)]) == 0
+    with open(SHIPPED_REPORT, encoding="utf-8") as handle:
+        assert out.read_text(encoding="utf-8") == handle.read()
+
+
+def test_holdout_profile_shows_the_forecast_spread():
+    """The 1995 data accept demand growth over most of its range while the 2003 forecast
+    moves by more than a factor of three: the measured basis of the hold-out diagnosis."""
+    profile = profile_from_results(HOLDOUT_RESULTS, DEMAND, points=11, progress=False)
+    low, high = profile.forecast_range()[2003]
+    assert (1 + high) / (1 + low) > 3
+    accepted = [p.value for p in profile.points if p.accepted]
+    assert max(accepted) - min(accepted) > 0.5 * (0.25 - 0.03)
+    text = report_markdown(profile)
+    assert "| 2003 |" in text and "95% profile interval" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["profile", "Nope", "-o", "{out}"], "'Nope' is not free"),
+    (["profile", DEMAND, "--points", "2", "-o", "{out}"], "expected a whole number from 3"),
+    (["profile", DEMAND, "-o", "{tmp}/report.txt"], "expected a .md file name"),
+    (["profile", DEMAND, "--results", "{tmp}/missing.toml", "-o", "{out}"],
+     "no such calibration results file"),
+    (["profile", DEMAND, "--results", "{tmp}/stale.toml", "-o", "{out}"],
+     "spec_sha256 no longer match"),
+    (["profile", DEMAND, "--results", "{tmp}/broken.toml", "-o", "{out}"],
+     "not a calibration results file"),
+])
+def test_bad_profile_arguments(tmp_path, capsys, argv, message):
+    out = tmp_path / "report.md"
+    out.write_text("keep me")
+    with open(HOLDOUT_RESULTS, encoding="utf-8") as handle:
+        shipped = handle.read()
+    (tmp_path / "stale.toml").write_text(shipped.replace("spec_sha256 = \"", "spec_sha256 = \"0"))
+    (tmp_path / "broken.toml").write_text("[calibration]\nmodel = 1\n")
+    argv = [a.format(out=out, tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) if "--points" in argv else contextlib.nullcontext():
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert out.read_text() == "keep me"
+
+
+def test_profile_api_rejects_bad_arguments(model):
+    spec = load_spec(model)
+    with open(HOLDOUT_RESULTS, "rb") as handle:
+        params = {k: v["value"] for k, v in tomllib.load(handle)["parameters"].items()}
+    with pytest.raises(ModelInputError, match="at least 3"):
+        profile_parameter(model, spec, params, DEMAND, points=1, progress=False)
+    with pytest.raises(ModelInputError, match="between 0 and 1"):
+        profile_parameter(model, spec, params, DEMAND, level=1.5, progress=False)
+    with pytest.raises(ModelInputError, match="no calibrated value"):
+        profile_parameter(model, spec, {}, DEMAND, progress=False)
