@@ -86,6 +86,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             ["calibrate", "--no-progress", "-o", "calibration/results/salmon_cluster.toml"],
             ["calibrate", "--no-progress", "--until", "1995", "-o",
              "calibration/results/salmon_cluster_until_1995.toml"],
+            ["profile", "Maximum demand growth rate", "--no-progress", "--results",
+             "calibration/results/salmon_cluster_until_1995.toml", "-o",
+             "calibration/results/profile_demand_growth_until_1995.md"],
         ]
     steps += [
         ["run", "-o", f"{out}/baseline.csv"],
@@ -154,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--figures", default="figures/output", help="figure folder "
                            "(default: figures/output)")
     reproduce.add_argument("--recalibrate", action="store_true",
-                           help="rerun both shipped calibrations first (about 4 minutes)")
+                           help="rerun both shipped calibrations and the demand-growth profile first "
+                           "(about 30 s)")
     reproduce.set_defaults(func=cmd_reproduce)
 
     params = sub.add_parser("params", help="list the model's parameters with ranges and units")
