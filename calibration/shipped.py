@@ -6,6 +6,13 @@ import tomllib
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).parent / "results"
+#: Sampler settings of the shipped MCMC posteriors (:mod:`calibration.posterior`): 12,000
+#: steps of 44 walkers is 15-22 integrated autocorrelation times of the slowest parameter
+#: (measured 530-800 steps), about 550-650 independent draws: enough for 95% bands, not for a
+#: precise autocorrelation estimate (emcee asks 50 times); 2,000 draws kept.
+STEPS = 12_000
+BURN = 2_000
+DRAWS = 2_000
 
 
 def calibrated_parameters(model_name: str = "salmon_cluster",
@@ -23,3 +30,10 @@ def calibrated_parameters(model_name: str = "salmon_cluster",
     with path.open("rb") as handle:
         data = tomllib.load(handle)
     return {name: float(p["value"]) for name, p in data["parameters"].items()}
+
+
+def posterior_path(results: str | Path) -> Path:
+    """Where the MCMC draws of a results file live: ``<stem>_posterior.csv`` beside it
+    (written by ``clusterdyn posterior``, :mod:`calibration.posterior`)."""
+    path = Path(results)
+    return path.with_name(f"{path.stem}_posterior.csv")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from calibration import calibrated_parameters, profile_command
+from calibration import calibrated_parameters, posterior_command, profile_command
 from calibration import command as calibration_command
 from calibration.data_io import DataError
 from calibration.spec import SpecError
@@ -89,6 +89,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             ["profile", "Maximum demand growth rate", "--no-progress", "--results",
              "calibration/results/salmon_cluster_until_1995.toml", "-o",
              "calibration/results/profile_demand_growth_until_1995.md"],
+            ["posterior", "--no-progress", "--results", "calibration/results/salmon_cluster.toml"],
+            ["posterior", "--no-progress", "--results",
+             "calibration/results/salmon_cluster_until_1995.toml"],
         ]
     steps += [
         ["run", "-o", f"{out}/baseline.csv"],
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibration_command.add_parser(sub)
     profile_command.add_parser(sub)
+    posterior_command.add_parser(sub)
     scenario_command.add_parser(sub)
     figures_command.add_parser(sub)
     validation_command.add_parser(sub)
@@ -157,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--figures", default="figures/output", help="figure folder "
                            "(default: figures/output)")
     reproduce.add_argument("--recalibrate", action="store_true",
-                           help="rerun both shipped calibrations and the demand-growth profile first "
-                           "(about 30 s)")
+                           help="rerun both shipped calibrations, the demand-growth profile and "
+                           "both MCMC posteriors first (about 3 minutes)")
     reproduce.set_defaults(func=cmd_reproduce)
 
     params = sub.add_parser("params", help="list the model's parameters with ranges and units")

@@ -270,8 +270,39 @@ def posterior_sample(model: Model, ranges: tuple[SampledParameter, ...], n: int,
     return out[[r.name for r in sampled]]
 
 
+def mcmc_sample(model: Model, ranges: tuple[SampledParameter, ...], n: int, *, seed: int,
+                results: str | Path | None = None) -> pd.DataFrame:
+    """``n`` sets drawn (seeded, with replacement) from the MCMC draws of the results file.
+
+    The draws are ``<results>_posterior.csv`` written by ``clusterdyn posterior``
+    (:mod:`calibration.posterior`): the posterior itself, not a Gaussian approximation, so
+    parameters the data barely constrain are sampled as far as the data allow, no further.
+
+    Raises
+    ------
+    ModelInputError
+        If the draws file is missing or lacks a sampled parameter.
+    """
+    from calibration.shipped import posterior_path
+
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ModelInputError(f"n = {n!r}: expected a positive number of runs")
+    path = posterior_path(results_path(model, results))
+    sampled = [r.name for r in ranges if r.high > r.low]
+    try:
+        draws = pd.read_csv(path)
+        values = draws[sampled].to_numpy(dtype=float)
+    except FileNotFoundError:
+        raise ModelInputError(f"{path}: no MCMC draws; write them with 'clusterdyn posterior "
+                              f"--results {results_path(model, results)}'") from None
+    except KeyError as exc:
+        raise ModelInputError(f"{path}: lacks the sampled parameter(s) {exc}") from None
+    rows = np.random.default_rng(check_seed(seed)).integers(0, len(values), int(n))
+    return pd.DataFrame(values[rows], columns=sampled)
+
+
 #: Sampling schemes of :func:`bands_samples`.
-SAMPLINGS = ("lhs", "posterior")
+SAMPLINGS = ("lhs", "posterior", "mcmc")
 
 
 def bands_samples(model: Model, n: int, *, seed: int, results: str | Path | None = None,
@@ -279,8 +310,9 @@ def bands_samples(model: Model, n: int, *, seed: int, results: str | Path | None
                   ) -> tuple[pd.DataFrame, dict[str, float], tuple[SampledParameter, ...]]:
     """The ensemble of :func:`monte_carlo_bands`: samples, values shared by every run, ranges.
 
-    ``sampling`` is ``"lhs"`` (Latin hypercube, independent and uniform within each range) or
-    ``"posterior"`` (:func:`posterior_sample`).
+    ``sampling`` is ``"lhs"`` (Latin hypercube, independent and uniform within each range),
+    ``"posterior"`` (:func:`posterior_sample`, the Gaussian approximation) or ``"mcmc"``
+    (:func:`mcmc_sample`, the sampled posterior).
     """
     if sampling not in SAMPLINGS:
         raise ModelInputError(f"sampling = {sampling!r}: expected one of {', '.join(SAMPLINGS)}")
@@ -292,6 +324,8 @@ def bands_samples(model: Model, n: int, *, seed: int, results: str | Path | None
     base = {r.name: r.value for r in ranges if r.high == r.low}
     if sampling == "posterior":
         return posterior_sample(model, ranges, n, seed=seed, results=results), base, ranges
+    if sampling == "mcmc":
+        return mcmc_sample(model, ranges, n, seed=seed, results=results), base, ranges
     return latin_hypercube(sampled, n, seed=seed), base, ranges
 
 
@@ -326,7 +360,7 @@ def monte_carlo_bands(
         Run the chunks on this Dask cluster.
     progress : bool
         Show a progress bar.
-    sampling : {"lhs", "posterior"}
+    sampling : {"lhs", "posterior", "mcmc"}
         See :func:`bands_samples`.
 
     Returns
@@ -355,6 +389,7 @@ __all__ = [
     "latin_hypercube",
     "monte_carlo_bands",
     "posterior_sample",
+    "mcmc_sample",
     "sampling_ranges",
     "write_bands_csv",
 ]

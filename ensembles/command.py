@@ -85,13 +85,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     bands = analyses.add_parser(
         "bands", help="50/75/95/100%% bands of the public outputs (bands.csv and a figure)",
-        description="Latin hypercube over the calibrated parameters' 95% intervals, or draws "
-        "from the calibration's Gaussian posterior approximation; writes DIR/bands.csv, "
+        description="Latin hypercube over the calibrated parameters' 95% intervals, draws "
+        "from the calibration's Gaussian posterior approximation, or resampled MCMC draws "
+        "('clusterdyn posterior'); writes DIR/bands.csv, "
         "DIR/ranges.csv and DIR/bands.{png,svg,pdf}.")
     bands.add_argument("-n", "--runs", type=_positive, default=1000, help="runs (default 1000)")
-    bands.add_argument("--sampling", choices=("lhs", "posterior"), default="lhs",
+    bands.add_argument("--sampling", choices=("lhs", "posterior", "mcmc"), default="lhs",
                        help="lhs: independent, uniform within each 95%% interval (default); "
-                       "posterior: joint normal with the calibrated covariance")
+                       "posterior: joint normal with the calibrated covariance; mcmc: the "
+                       "sampled posterior (<results>_posterior.csv)")
     bands.add_argument("--results", type=Path, default=None,
                        help="calibration results TOML (default: the shipped one)")
     bands.add_argument("--save-runs", action="store_true",
@@ -149,8 +151,9 @@ def _bands(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str
         result = run_ensemble(plan, **options)
         bands = band_table(result.years, {v: result.get(v) for v in result.variables})
     reference = model.run({r.name: r.value for r in ranges})
-    how = ("Latin hypercube over the calibrated 95% intervals" if args.sampling == "lhs"
-           else "drawn from the calibration's Gaussian posterior approximation")
+    how = {"lhs": "Latin hypercube over the calibrated 95% intervals",
+           "posterior": "drawn from the calibration's Gaussian posterior approximation",
+           "mcmc": "resampled from the calibration's MCMC posterior draws"}[args.sampling]
     fig = plot_bands(bands, reference, title=f"Monte Carlo bands: {args.runs:,} runs, {how} "
                      f"(seed {args.seed})")
     save_figure_files(fig, args.output, "bands")

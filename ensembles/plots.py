@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ensembles.bands import BANDS
+from figures.style import log_scale
 
 FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 PNG_DPI = 150
@@ -110,6 +112,8 @@ def plot_bands(bands: pd.DataFrame, reference: pd.DataFrame | None = None,
     with figure_style():
         cols = 2
         rows = -(-len(variables) // cols)
+        # Footer lines are wrapped to the figure's width (5.5-pt text, about 190 characters).
+        footer = [part for line in footer for part in textwrap.wrap(line, 190)]
         small_print = 0.11 * len(footer)
         height = 1.9 * rows + 0.9 + small_print
         # Fixed margins (in inches): constrained layout would cost seconds per file here.
@@ -137,7 +141,9 @@ def plot_bands(bands: pd.DataFrame, reference: pd.DataFrame | None = None,
             widest = part[part["band"] == max(BANDS)]
             low, high = widest["low"].min(), widest["high"].max()
             if low > 0 and high / low > 100:
-                ax.set_yscale("log")
+                # 10ⁿ labels in Unicode: the figure set's style turns mathtext off, and
+                # matplotlib's default log labels are mathtext.
+                log_scale(ax)
             ax.set_title(name, loc="left")
             ax.set_ylabel(UNITS.get(name, ""))
             ax.grid(axis="y", color="#dddddd", lw=0.5)

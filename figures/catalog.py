@@ -13,6 +13,6 @@ CATALOG: dict[str, str] = {
     "parameters": "calibrated parameters with 95% intervals on the search bounds",
     "structure": "stock-and-flow structure of each sector with the named loops",
     "holdout": "calibrated to 1995, forecast of 1996-2003 vs data",
-    "bands": "Monte Carlo 50/75/95/100% bands of the outputs over the calibrated intervals",
+    "bands": "posterior (MCMC) 50/75/95/100% bands of the outputs",
     "identification": "profile likelihood of demand growth and the hold-out forecast along it",
 }

@@ -38,8 +38,8 @@ FIT_VARIABLES: dict[str, str] = {"Production": "log", "Price": "linear",
 FIT_COLUMNS = ["year", "variable", "model", "observed", "fitted"]
 HOLDOUT_COLUMNS = ["year", "variable", "model", "reference", "observed", "fitted", "sample",
                    "band_low", "band_high"]
-#: Monte Carlo runs and seed of the hold-out figure's 95% band (parameters drawn from the 1995
-#: calibration's Gaussian posterior approximation, ``ensembles.bands.posterior_sample``).
+#: Monte Carlo runs and seed of the hold-out figure's 95% band (parameter sets resampled from the
+#: 1995 calibration's MCMC posterior draws, ``ensembles.bands.mcmc_sample``).
 HOLDOUT_BAND_RUNS = 2_000
 HOLDOUT_BAND_SEED = 0
 #: Key stocks of the lifecycle figure (all stocks of the model).
@@ -202,9 +202,9 @@ def compute_holdout(inputs: FigureInputs) -> pd.DataFrame:
         Long format, columns ``year, variable, model`` (calibrated to 1995), ``reference``
         (calibrated to 2003), ``observed``, ``fitted`` (the observation entered the 1995
         calibration's objective), ``sample`` (``"in"`` up to 1995, ``"out"`` after) and
-        ``band_low``, ``band_high``: the 95% Monte Carlo band of the 1995 calibration (its
-        parameters drawn from its Gaussian posterior approximation, the unidentified ones
-        uniformly over their search range).
+        ``band_low``, ``band_high``: the 95% band of the 1995 calibration's posterior
+        (parameter sets resampled from its MCMC draws; parameter uncertainty only, no
+        observation error).
     """
     from ensembles.bands import monte_carlo_bands
 
@@ -215,7 +215,7 @@ def compute_holdout(inputs: FigureInputs) -> pd.DataFrame:
     targets = _target_table(inputs, last)
     bands = monte_carlo_bands(inputs.model, HOLDOUT_BAND_RUNS, seed=HOLDOUT_BAND_SEED,
                               results=inputs.holdout_file, variables=list(FIT_VARIABLES),
-                              sampling="posterior")
+                              sampling="mcmc")
     band = bands[bands["band"] == 95].set_index(["variable", "year"])
     rows = []
     for variable in FIT_VARIABLES:
@@ -266,7 +266,7 @@ def plot_holdout(frame: pd.DataFrame, stages: Sequence[tuple[str, float, float]]
         Line2D([], [], color=MODEL_COLOUR, lw=1.8, label=f"fit to 1978-{last}"),
         Line2D([], [], color=ACCENT_COLOUR, lw=1.8, ls="--", label=f"forecast {last + 1}-2003"),
         Patch(color=ACCENT_COLOUR, alpha=0.16, lw=0,
-              label=f"95% band, fit to 1978-{last} ({HOLDOUT_BAND_RUNS:,} runs)"),
+              label=f"95% posterior band, fit to 1978-{last} (MCMC)"),
         Line2D([], [], color=MUTED, lw=1.0, ls=":", label="fit to 1978-2003"),
         Line2D([], [], ls="", marker="o", color=DATA_COLOUR, ms=3.8, label="FAO, fitted"),
         Line2D([], [], ls="", marker="o", mfc="white", mec=DATA_COLOUR, ms=3.8,

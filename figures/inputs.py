@@ -18,7 +18,7 @@ import pandas as pd
 
 import scenarios
 from calibration.data_io import DATA_DIR, OBSERVATIONS_FILE, UNITS_FILE, load_observations
-from calibration.shipped import RESULTS_DIR
+from calibration.shipped import RESULTS_DIR, posterior_path
 from calibration.spec import SPEC_DIR, CalibrationSpec, load_spec
 from clusterdyn.errors import UsageError
 from figures.cache import ResultCache
@@ -178,7 +178,7 @@ class FigureInputs:
         ----------
         kind : str
             ``model``, ``loops``, ``calibration``, ``holdout``, ``spec``, ``data``,
-            ``scenarios`` or ``costs``.
+            ``scenarios``, ``costs`` or ``posterior`` (the MCMC draws of both calibrations).
         """
         model_path = self.model.mdl_path
         table: dict[str, list[Path]] = {
@@ -190,6 +190,8 @@ class FigureInputs:
             "data": [DATA_DIR / OBSERVATIONS_FILE, DATA_DIR / UNITS_FILE],
             "scenarios": [self.scenario(n).path for n in self.scenario_names],
             "costs": [self.costs.path],
+            "posterior": [posterior_path(self.calibration_file),
+                          posterior_path(self.holdout_file)],
         }
         if kind not in table:
             raise KeyError(f"unknown input kind {kind!r}; expected one of {sorted(table)}")

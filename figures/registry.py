@@ -13,6 +13,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from calibration.shipped import posterior_path
 from figures import fit, identification, policy, structure, uncertainty
 from figures.catalog import CATALOG
 from figures.inputs import FigureInputs, relative
@@ -132,17 +133,19 @@ def _structure(inputs: FigureInputs) -> dict[str, Figure]:
 def _holdout(inputs: FigureInputs) -> dict[str, Figure]:
     frame = fit.compute_holdout(inputs)
     footer = [DATA_SOURCE, _model_line(inputs, inputs.holdout_file)
-              + f" Dotted: {relative(inputs.calibration_file)}."]
+              + f" Dotted: {relative(inputs.calibration_file)}. Band: 95% of "
+              f"{fit.HOLDOUT_BAND_RUNS:,} parameter sets resampled from the MCMC draws "
+              f"{relative(posterior_path(inputs.holdout_file))} (parameter uncertainty only)."]
     return {"holdout": fit.plot_holdout(frame, inputs.stages(), inputs.holdout.get("holdout", {}),
                                         _units(inputs, list(fit.FIT_VARIABLES)), footer)}
 
 
 def _bands(inputs: FigureInputs) -> dict[str, Figure]:
     bands, reference = uncertainty.compute_bands(inputs)
-    footer = [_model_line(inputs, inputs.calibration_file) + " Identified parameters: normal "
-              "with the calibrated covariance, truncated to the search bounds; parameters the "
-              "calibration did not identify: uniform over their search range. Dashed: the "
-              "calibrated run."]
+    footer = [_model_line(inputs, inputs.calibration_file) + " Parameter sets resampled from "
+              f"the MCMC draws {relative(posterior_path(inputs.calibration_file))} (clusterdyn "
+              "posterior: uniform prior on the search bounds). Parameter uncertainty only. "
+              "Dashed: the calibrated run."]
     return {"bands": uncertainty.plot_monte_carlo_bands(bands, reference, footer)}
 
 
@@ -167,8 +170,8 @@ _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Fig
     "scenario_kpis": (("model", "calibration", "scenarios", "costs"), _scenario_kpis),
     "parameters": (("model", "calibration", "spec"), _parameters),
     "structure": (("model", "loops"), _structure),
-    "holdout": (("model", "calibration", "holdout", "spec", "data"), _holdout),
-    "bands": (("model", "calibration", "spec"), _bands),
+    "holdout": (("model", "calibration", "holdout", "spec", "data", "posterior"), _holdout),
+    "bands": (("model", "calibration", "spec", "posterior"), _bands),
     "identification": (("model", "calibration", "holdout", "spec", "data"), _identification),
 }
 if list(_BUILDS) != list(CATALOG):  # pragma: no cover - a developer error

@@ -22,7 +22,7 @@ def compute_bands(inputs: FigureInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Band table of :data:`BAND_VARIABLES` and the calibrated run (index year)."""
     bands = monte_carlo_bands(inputs.model, BAND_RUNS, seed=BAND_SEED,
                               results=inputs.calibration_file, variables=BAND_VARIABLES,
-                              sampling="posterior")
+                              sampling="mcmc")
     reference = inputs.model_run(inputs.calibrated_params, 2003, list(BAND_VARIABLES))
     return bands, reference
 
@@ -30,6 +30,6 @@ def compute_bands(inputs: FigureInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
 def plot_monte_carlo_bands(bands: pd.DataFrame, reference: pd.DataFrame,
                            footer: list[str]) -> Figure:
     """Vensim-style nested bands (50/75/95/100% of runs), median and calibrated run."""
-    return plot_bands(bands, reference, title=f"Monte Carlo bands, {BAND_RUNS:,} runs "
-                      "(calibrated parameters drawn from their Gaussian posterior "
-                      f"approximation, seed {BAND_SEED})", footer=footer)
+    return plot_bands(bands, reference, title=f"Posterior bands, {BAND_RUNS:,} runs "
+                      f"(parameter sets resampled from the MCMC draws, seed {BAND_SEED})",
+                      footer=footer)

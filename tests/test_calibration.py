@@ -121,6 +121,17 @@ def _recovery_spec(tmp_path):
     return path
 
 
+def synthetic_observations(model, seed: int):
+    """The shipped data with production and price replaced by a run of
+    :data:`RECOVERY_TRUTH` times seeded 5% log-normal noise."""
+    truth = model.run(params=RECOVERY_TRUTH)
+    noise = np.random.default_rng(seed).normal(0.0, 0.05, size=(len(truth), 2))
+    data = load_observations().copy()
+    data["chile_salmon_production_t"] = truth["Production"] * np.exp(noise[:, 0])
+    data["chile_salmon_unit_value_usd_per_kg"] = truth["Price"] * np.exp(noise[:, 1])
+    return data
+
+
 def test_synthetic_data_recovers_known_parameters(model, tmp_path):
     """Data from known parameters plus 5% log-normal noise (seeded) are calibrated back.
 
@@ -128,11 +139,7 @@ def test_synthetic_data_recovers_known_parameters(model, tmp_path):
     (narrower than half the search range), so a calibration that ignored the data would fail.
     """
     spec = load_spec(model, _recovery_spec(tmp_path))
-    truth = model.run(params=RECOVERY_TRUTH)
-    noise = np.random.default_rng(20261127).normal(0.0, 0.05, size=(len(truth), 2))
-    data = load_observations().copy()
-    data["chile_salmon_production_t"] = truth["Production"] * np.exp(noise[:, 0])
-    data["chile_salmon_unit_value_usd_per_kg"] = truth["Price"] * np.exp(noise[:, 1])
+    data = synthetic_observations(model, 20261127)
     result = calibrate(model, spec, seed=3, quick=True, progress=False, observations=data)
     for estimate in result.estimates:
         true = RECOVERY_TRUTH[estimate.name]

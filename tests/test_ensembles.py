@@ -322,5 +322,5 @@ def test_posterior_sampling_needs_the_covariance(model, tmp_path):
     path.write_text(text[: text.index("[correlation]")])
     with pytest.raises(ModelInputError, match="no_corr.toml: posterior sampling needs"):
         bands_samples(model, 10, seed=0, results=path, sampling="posterior")
-    with pytest.raises(ModelInputError, match="sampling = 'mcmc': expected one of lhs"):
-        bands_samples(model, 10, seed=0, sampling="mcmc")
+    with pytest.raises(ModelInputError, match="sampling = 'gibbs': expected one of lhs"):
+        bands_samples(model, 10, seed=0, sampling="gibbs")

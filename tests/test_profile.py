@@ -8,7 +8,6 @@ import tomllib
 import numpy as np
 import pytest
 
-from calibration.data_io import load_observations
 from calibration.fit import calibrate, refine
 from calibration.objective import Objective
 from calibration.profile import ProfilePoint, ProfileResult, profile_from_results, profile_parameter
@@ -17,7 +16,7 @@ from calibration.spec import load_spec
 from clusterdyn.cli import main
 from sdmodels import ModelInputError
 from sdmodels.vectorized import compile_model
-from tests.test_calibration import RECOVERY_TRUTH, _recovery_spec
+from tests.test_calibration import RECOVERY_TRUTH, _recovery_spec, synthetic_observations
 
 HOLDOUT_RESULTS = "calibration/results/salmon_cluster_until_1995.toml"
 SHIPPED_REPORT = "calibration/results/profile_demand_growth_until_1995.md"
@@ -28,11 +27,7 @@ DEMAND = "Maximum demand growth rate"
 def synthetic(model, tmp_path_factory):
     """Synthetic data from known parameters plus 5% noise, calibrated (quick budget)."""
     spec = load_spec(model, _recovery_spec(tmp_path_factory.mktemp("spec")))
-    truth = model.run(params=RECOVERY_TRUTH)
-    noise = np.random.default_rng(7).normal(0.0, 0.05, size=(len(truth), 2))
-    data = load_observations().copy()
-    data["chile_salmon_production_t"] = truth["Production"] * np.exp(noise[:, 0])
-    data["chile_salmon_unit_value_usd_per_kg"] = truth["Price"] * np.exp(noise[:, 1])
+    data = synthetic_observations(model, 7)
     result = calibrate(model, spec, seed=1, quick=True, progress=False, observations=data)
     return spec, data, result
 

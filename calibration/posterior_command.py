@@ -1,0 +1,62 @@
+"""``clusterdyn posterior``: sample a calibration's posterior by MCMC and write the draws."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from calibration.shipped import BURN, DRAWS, STEPS, posterior_path
+from clusterdyn.argtypes import whole_number
+from clusterdyn.errors import UsageError
+from clusterdyn.io import write_atomically
+
+DEFAULT_RESULTS = Path(__file__).parent / "results" / "salmon_cluster.toml"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``posterior`` subcommand."""
+    parser = sub.add_parser(
+        "posterior",
+        help="sample a calibration's posterior by MCMC (draws for the bands and figures)",
+        description="Run emcee's ensemble sampler on the calibration in --results (uniform "
+        "prior on the search bounds, likelihood from the weighted residuals) and write the "
+        "thinned draws as CSV with a markdown report beside it (same name, .md). The figures "
+        "and 'clusterdyn sensitivity bands --sampling mcmc' read <results>_posterior.csv.",
+    )
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                        help="calibration results file (default: "
+                        "calibration/results/salmon_cluster.toml)")
+    parser.add_argument("--steps", type=whole_number(2, what="a whole number of at least 2"),
+                        default=STEPS, help=f"steps of every walker (default {STEPS:,})")
+    parser.add_argument("--burn", type=whole_number(1, what="a positive whole number"),
+                        default=BURN, help=f"first steps dropped (default {BURN:,})")
+    parser.add_argument("--draws", type=whole_number(1, what="a positive whole number"),
+                        default=DRAWS, help=f"about how many draws to keep (default {DRAWS:,})")
+    parser.add_argument("--seed", type=whole_number(0, what="a whole number of at least 0"),
+                        default=0, help="seed of the sampler")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="draws file (.csv; default: <results>_posterior.csv)")
+    parser.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from calibration.posterior import posterior_from_results
+
+    output = args.output or posterior_path(args.results)
+    if output.suffix != ".csv":
+        raise UsageError(f"-o {output}: expected a .csv file name")
+    if not args.burn < args.steps:
+        raise UsageError(f"--burn {args.burn}: expected fewer than --steps ({args.steps})")
+    started = time.perf_counter()
+    sample = posterior_from_results(args.results, steps=args.steps, burn=args.burn,
+                                    draws=args.draws, seed=args.seed,
+                                    progress=not args.no_progress)
+    elapsed = time.perf_counter() - started
+    write_atomically(output, sample.to_csv)
+    report = output.with_suffix(".md")
+    write_atomically(report, lambda handle: handle.write(sample.report_markdown()))
+    print(sample.report_markdown())
+    print(f"sampled in {elapsed:.1f} s; wrote {output} and {report}")
+    return 0

@@ -1,0 +1,120 @@
+"""MCMC posterior (calibration.posterior), ``clusterdyn posterior`` and MCMC bands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from calibration.fit import calibrate
+from calibration.posterior import posterior_from_results, sample_posterior
+from calibration.shipped import posterior_path
+from calibration.spec import load_spec
+from clusterdyn.cli import main
+from ensembles.bands import bands_samples
+from sdmodels import ModelInputError
+from tests.test_calibration import RECOVERY_TRUTH, _recovery_spec, synthetic_observations
+
+RESULTS = Path("calibration/results")
+
+
+@pytest.fixture(scope="module")
+def synthetic(model, tmp_path_factory):
+    """Data from known parameters plus 5% log-normal noise, calibrated (quick budget)."""
+    spec = load_spec(model, _recovery_spec(tmp_path_factory.mktemp("spec")))
+    data = synthetic_observations(model, 11)
+    result = calibrate(model, spec, seed=2, quick=True, progress=False, observations=data)
+    return spec, data, result
+
+
+def _sample(model, synthetic, seed=0, steps=1500):
+    spec, data, result = synthetic
+    return sample_posterior(model, spec, result.intervals, result.objective,
+                            until=spec.last_year, steps=steps, burn=500, draws=1000,
+                            seed=seed, progress=False, observations=data)
+
+
+def test_posterior_recovers_known_parameters(model, synthetic):
+    """Synthetic data from known parameters: every true value lies inside its 95% credible
+    interval, the intervals are informative (under half the search range), the sampler
+    accepts a healthy share of moves (the stretch move's usual 0.2-0.5; 0.1-0.7 allowed)
+    and the credible intervals overlap the Gauss-Newton ones."""
+    spec, _, result = synthetic
+    sample = _sample(model, synthetic)
+    ci = sample.intervals()
+    for par in spec.parameters:
+        low, high = ci.loc[par.name, ["lower", "upper"]]
+        assert low <= RECOVERY_TRUTH[par.name] <= high, (par.name, low, high)
+        assert high - low < (par.upper - par.lower) / 2
+        assert par.lower <= low and high <= par.upper
+        hessian = result.intervals.loc[par.name]
+        assert low < hessian["upper_95"] and hessian["lower_95"] < high
+    assert 0.1 < sample.acceptance < 0.7
+    # "About 1,000 draws": whole thinned steps of all walkers, so within one step's worth.
+    assert abs(len(sample.draws) - 1000) < sample.walkers
+    assert np.isfinite(sample.draws["log_posterior"]).all()
+    assert "| Maximum demand growth rate |" in sample.report_markdown()
+
+
+def test_posterior_is_seeded(model, synthetic):
+    a = _sample(model, synthetic, seed=4, steps=600)
+    b = _sample(model, synthetic, seed=4, steps=600)
+    c = _sample(model, synthetic, seed=5, steps=600)
+    pd.testing.assert_frame_equal(a.draws, b.draws, check_exact=True)
+    assert not a.draws.equals(c.draws)
+
+
+@pytest.mark.parametrize("results", ["salmon_cluster.toml", "salmon_cluster_until_1995.toml"])
+def test_shipped_draws_are_what_the_command_writes_now(tmp_path, results):
+    """``clusterdyn posterior`` rewrites the shipped draws and report byte for byte
+    (seeded sampler, 6 significant digits; about 40-70 s per calibration)."""
+    out = tmp_path / "draws.csv"
+    assert main(["posterior", "--no-progress", "--results", str(RESULTS / results),
+                 "-o", str(out)]) == 0
+    shipped = posterior_path(RESULTS / results)
+    assert out.read_bytes() == shipped.read_bytes()
+    assert out.with_suffix(".md").read_bytes() == shipped.with_suffix(".md").read_bytes()
+
+
+def test_mcmc_bands_resample_the_shipped_draws(model):
+    """``sampling="mcmc"`` draws rows of the shipped draws, seeded."""
+    draws = pd.read_csv(posterior_path(RESULTS / "salmon_cluster.toml"))
+    samples, _, _ = bands_samples(model, 500, seed=3, sampling="mcmc")
+    again, _, _ = bands_samples(model, 500, seed=3, sampling="mcmc")
+    pd.testing.assert_frame_equal(samples, again, check_exact=True)
+    rows = draws[samples.columns].round(12).apply(tuple, axis=1)
+    assert set(samples.round(12).apply(tuple, axis=1)) <= set(rows)
+
+
+def test_mcmc_bands_without_draws_name_the_command(model, tmp_path):
+    results = tmp_path / "salmon_cluster.toml"
+    results.write_text((RESULTS / "salmon_cluster.toml").read_text())
+    with pytest.raises(ModelInputError, match="no MCMC draws; write them with 'clusterdyn "
+                       "posterior"):
+        bands_samples(model, 10, seed=0, results=results, sampling="mcmc")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["posterior", "--steps", "100", "--burn", "100", "-o", "{out}"],
+     "--burn 100: expected fewer than --steps"),
+    (["posterior", "--results", "{tmp}/missing.toml", "-o", "{out}"],
+     "no such calibration results file"),
+    (["posterior", "-o", "{tmp}/draws.txt"], "expected a .csv file name"),
+    (["posterior", "--results", "{tmp}/broken.toml", "-o", "{out}"],
+     "not a calibration results file"),
+])
+def test_bad_posterior_arguments_leave_files_untouched(tmp_path, capsys, argv, message):
+    out = tmp_path / "draws.csv"
+    out.write_text("keep me")
+    (tmp_path / "broken.toml").write_text("[calibration]\n")
+    assert main([a.format(out=out, tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert out.read_text() == "keep me"
+
+
+def test_posterior_api_rejects_inconsistent_settings():
+    with pytest.raises(ModelInputError, match="expected 0 < burn < steps"):
+        posterior_from_results(RESULTS / "salmon_cluster.toml", steps=10, burn=20)
