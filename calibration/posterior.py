@@ -19,7 +19,6 @@ markdown report; :func:`ensembles.bands.bands_samples` with ``sampling="mcmc"`` 
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +28,11 @@ from tqdm.auto import tqdm
 
 from calibration.data_io import load_observations
 from calibration.objective import Objective
-from calibration.results import _sig
+from calibration.results import _sig, read_results
 from calibration.shipped import BURN, DRAWS, STEPS
-from calibration.spec import SPEC_DIR, CalibrationSpec, load_spec
+from calibration.spec import CalibrationSpec
 from sdmodels.errors import ModelInputError
-from sdmodels.model import Model, load_model
+from sdmodels.model import Model
 from sdmodels.vectorized import compile_model
 
 INITIAL_SPREAD = 1e-3  # radius of the walkers' start ball, in unit coordinates
@@ -120,24 +119,10 @@ def posterior_from_results(results: str | Path, *, steps: int = STEPS, burn: int
     sdmodels.ModelInputError
         If the file is missing or malformed, or the settings are inconsistent.
     """
-    path = Path(results)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-        head = data["calibration"]
-        model = load_model(head["model"])
-        spec = load_spec(model, SPEC_DIR / head["spec"])
-        optimum = float(head["objective"])
-        last = int(head["fit_years"][1])
-        hessian = pd.DataFrame({name: {k: float(p[k]) for k in ("value", "lower_95", "upper_95")}
-                                for name, p in data["parameters"].items()}).T
-    except FileNotFoundError:
-        raise ModelInputError(f"{path}: no such calibration results file") from None
-    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ModelInputError(f"{path}: not a calibration results file "
-                              f"(written by 'clusterdyn calibrate'): {exc!r}") from None
-    return sample_posterior(model, spec, hessian, optimum, until=last, steps=steps, burn=burn,
-                            draws=draws, seed=seed, progress=progress)
+    read = read_results(results)
+    return sample_posterior(read.model, read.spec, read.estimates, read.objective,
+                            until=read.fit_last_year, steps=steps, burn=burn, draws=draws,
+                            seed=seed, progress=progress)
 
 
 def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFrame,

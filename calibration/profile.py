@@ -14,8 +14,6 @@ report shows how far the forecast moves among parameter sets the fitted data can
 
 from __future__ import annotations
 
-import hashlib
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +23,13 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from calibration.data_io import DATA_DIR, load_observations
+from calibration.data_io import load_observations
 from calibration.fit import refine
 from calibration.objective import Objective
-from calibration.spec import SPEC_DIR, CalibrationSpec, load_spec
+from calibration.results import read_results
+from calibration.spec import CalibrationSpec
 from sdmodels.errors import ModelInputError, suggest
-from sdmodels.model import Model, load_model
+from sdmodels.model import Model
 from sdmodels.vectorized import compile_model
 
 #: Residual evaluations of each profile point's least-squares refinement (as the calibration's).
@@ -262,10 +261,6 @@ def profile_parameter(
         points=tuple(result_points))
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def profile_from_results(results: str | Path, parameter: str, *, points: int = 21,
                          level: float = 0.95, progress: bool = True) -> ProfileResult:
     """Profile a parameter of a shipped or written calibration results file.
@@ -278,26 +273,12 @@ def profile_from_results(results: str | Path, parameter: str, *, points: int = 2
     sdmodels.ModelInputError
         If the file is missing, malformed or stale (hashes that no longer match).
     """
-    path = Path(results)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-        head, provenance = data["calibration"], data["provenance"]
-        model = load_model(head["model"])
-        spec_path = SPEC_DIR / head["spec"]
-        params = {name: float(p["value"]) for name, p in data["parameters"].items()}
-        until = int(head["fit_years"][1])
-    except FileNotFoundError:
-        raise ModelInputError(f"{path}: no such calibration results file") from None
-    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ModelInputError(f"{path}: not a calibration results file "
-                              f"(written by 'clusterdyn calibrate'): {exc!r}") from None
-    spec = load_spec(model, spec_path)
-    current = {"model_sha256": model.sha256, "spec_sha256": _sha256(spec_path),
-               "data_sha256": _sha256(DATA_DIR / spec.data)}
-    stale = [key for key, value in current.items() if provenance.get(key) != value]
+    read = read_results(results)
+    stale = read.stale()
     if stale:
-        raise ModelInputError(f"{path}: {', '.join(stale)} no longer match the current files; "
-                              "rerun 'clusterdyn calibrate' first")
+        raise ModelInputError(f"{read.path}: {', '.join(stale)} no longer match the current "
+                              "files; rerun 'clusterdyn calibrate' first")
+    model, spec, until = read.model, read.spec, read.fit_last_year
+    params = read.estimates["value"].to_dict()
     return profile_parameter(model, spec, params, parameter, until=until, points=points,
                              level=level, progress=progress)

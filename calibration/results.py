@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import platform
+import tomllib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -66,6 +67,64 @@ def series_statistics(spec: CalibrationSpec, observations: pd.DataFrame, run: pd
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class ResultsFile:
+    """A results TOML read back: its content, model, spec, fitted years and estimates.
+
+    Attributes
+    ----------
+    estimates : pandas.DataFrame
+        ``value``, ``lower_95``, ``upper_95`` per parameter (index: name).
+    """
+
+    path: Path
+    data: dict
+    model: Model
+    spec: CalibrationSpec
+    fit_last_year: int
+    objective: float
+    estimates: pd.DataFrame
+
+    def stale(self) -> list[str]:
+        """Provenance hashes that no longer match the current model, spec and data files."""
+        current = {"model_sha256": self.model.sha256, "spec_sha256": _sha256(self.spec.path),
+                   "data_sha256": _sha256(DATA_DIR / self.spec.data)}
+        provenance = self.data.get("provenance", {})
+        return [key for key, value in current.items() if provenance.get(key) != value]
+
+
+def read_results(path: str | Path) -> ResultsFile:
+    """Read a results TOML written by ``clusterdyn calibrate``, with its model and spec.
+
+    Raises
+    ------
+    sdmodels.ModelInputError
+        If the file is missing or is not a results file (naming the file).
+    """
+    from calibration.spec import SPEC_DIR, load_spec
+    from sdmodels.errors import ModelInputError
+    from sdmodels.model import load_model
+
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+        head = data["calibration"]
+        model = load_model(head["model"])
+        read = ResultsFile(
+            path, data, model, load_spec(model, SPEC_DIR / head["spec"]),
+            fit_last_year=int(head["fit_years"][1]), objective=float(head["objective"]),
+            estimates=pd.DataFrame({name: {k: float(p[k]) for k in ("value", "lower_95",
+                                                                     "upper_95")}
+                                    for name, p in data["parameters"].items()}).T)
+    except FileNotFoundError:
+        raise ModelInputError(f"{path}: no such calibration results file") from None
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelInputError(f"{path}: not a calibration results file "
+                              f"(written by 'clusterdyn calibrate'): {exc!r}") from None
+    return read
 
 
 @dataclass(frozen=True, eq=False)
