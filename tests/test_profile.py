@@ -105,6 +105,10 @@ def test_holdout_profile_shows_the_forecast_spread():
     assert max(accepted) - min(accepted) > 0.5 * (0.25 - 0.03)
     text = report_markdown(profile)
     assert "| 2003 |" in text and "95% profile interval" in text
+    frame = profile.frame()
+    assert list(frame.columns[:4]) == ["value", "objective", "delta", "accepted"]
+    assert len(frame) == 11 and frame["2003"].tolist() == [
+        p.production_error[2003] for p in profile.points]
 
 
 @pytest.mark.parametrize("argv, message", [
