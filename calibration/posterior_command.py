@@ -6,12 +6,10 @@ import argparse
 import time
 from pathlib import Path
 
-from calibration.shipped import BURN, DRAWS, STEPS, posterior_path
+from calibration.shipped import BURN, DEFAULT_RESULTS, DRAWS, STEPS, posterior_path
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
-
-DEFAULT_RESULTS = Path(__file__).parent / "results" / "salmon_cluster.toml"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,11 +6,10 @@ import argparse
 import time
 from pathlib import Path
 
+from calibration.shipped import DEFAULT_RESULTS
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
-
-DEFAULT_RESULTS = Path(__file__).parent / "results" / "salmon_cluster.toml"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,6 +6,8 @@ import tomllib
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).parent / "results"
+#: The shipped full calibration: default ``--results`` of ``clusterdyn profile`` and ``posterior``.
+DEFAULT_RESULTS = RESULTS_DIR / "salmon_cluster.toml"
 #: Sampler settings of the shipped MCMC posteriors (:mod:`calibration.posterior`): 12,000
 #: steps of 44 walkers is 15-22 integrated autocorrelation times of the slowest parameter
 #: (measured 530-800 steps), about 550-650 independent draws: enough for 95% bands, not for a
