@@ -234,33 +234,67 @@ class CalibrationResult:
         }
 
     def summary(self) -> str:
-        """A readable table of estimates, intervals and fit statistics."""
+        """A readable table of estimates, intervals and fit statistics.
+
+        Every column is as wide as its widest cell and columns are two spaces apart, so values
+        of any magnitude stay separated; a fixed-decimal value longer than 10 characters is
+        shown with 3 significant digits instead.
+        """
         lines = [
             f"Calibration of {self.model.name!r}: data {self.spec.first_year}-"
-            f"{self.fit_last_year}, {self.n_observations} observations, "
-            f"{len(self.estimates)} parameters, seed {self.seed}"
+            f"{self.fit_last_year}, {_count(self.n_observations, 'observation')}, "
+            f"{_count(len(self.estimates), 'parameter')}, seed {self.seed}"
             + (" (quick)" if self.quick else ""),
             f"objective (0.5 * sum of squared weighted residuals): {self.objective:.6g}",
             "",
-            f"{'parameter':<40}{'value':>12}{'95% interval':>28}  {'units':<8} flags",
         ]
-        for e in self.estimates:
-            flags = ", ".join(f for f, on in (("NOT IDENTIFIED", not e.identified),
-                                              ("at bound", e.at_bound)) if on)
-            interval = f"[{e.lower_95:.4g}, {e.upper_95:.4g}]"
-            lines.append(f"{e.name:<40}{e.value:>12.5g}{interval:>28}  {e.units:<8} {flags}")
+        rows = [[e.name, f"{e.value:.5g}", f"[{e.lower_95:.4g}, {e.upper_95:.4g}]", e.units,
+                 ", ".join(f for f, on in (("NOT IDENTIFIED", not e.identified),
+                                           ("at bound", e.at_bound)) if on)]
+                for e in self.estimates]
+        lines += _table(["parameter", "value", "95% interval", "units", "flags"], rows,
+                        right={1, 2})
         for title, stats_ in (("in sample", self.fit), ("out of sample", self.holdout)):
             if not stats_:
                 continue
-            lines += ["", f"fit statistics, {title} (Theil on the transformed scale):",
-                      f"{'variable':<22}{'n':>4}{'R2':>8}{'MAPE':>8}{'RMSE':>10}{'U':>7}"
-                      f"{'UM':>6}{'US':>6}{'UC':>6}{'DW':>6}"]
-            for name, s in stats_.items():
-                t = s.theil
-                lines.append(f"{name:<22}{s.n:>4}{s.r2:>8.3f}{s.mape:>8.1%}{s.rmse:>10.4g}"
-                             f"{t.u:>7.3f}{t.um:>6.2f}{t.us:>6.2f}{t.uc:>6.2f}"
-                             f"{s.durbin_watson:>6.2f}")
+            rows = [[name, str(s.n), _fixed(s.r2, 3), _fixed(s.mape, 1, percent=True),
+                     f"{s.rmse:.4g}", _fixed(s.theil.u, 3), _fixed(s.theil.um, 2),
+                     _fixed(s.theil.us, 2), _fixed(s.theil.uc, 2), _fixed(s.durbin_watson, 2)]
+                    for name, s in stats_.items()]
+            lines += ["", f"fit statistics, {title} (Theil on the transformed scale):"]
+            lines += _table(["variable", "n", "R2", "MAPE", "RMSE", "U", "UM", "US", "UC", "DW"],
+                            rows, right=set(range(1, 10)))
         return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 observation"``, ``"45 observations"``: ``n`` with ``noun`` in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _fixed(value: float, decimals: int, percent: bool = False) -> str:
+    """``value`` with ``decimals`` decimals (times 100 with a % sign if ``percent``).
+
+    Past 10 characters (a misfit of a wild run can be -1e12) it switches to 3 significant
+    digits, so one extreme value does not widen its column by hundreds of characters.
+    """
+    scaled = value * 100 if percent else value
+    text = f"{scaled:.{decimals}f}"
+    if len(text) > 10:
+        text = f"{scaled:.3g}"
+    return text + ("%" if percent else "")
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    """Lines of a plain-text table, columns ``right`` right-aligned, the others left-aligned.
+
+    Each column is as wide as its widest cell and columns are two spaces apart, so adjacent
+    values never run together whatever their length.
+    """
+    widths = [max(len(row[j]) for row in [header, *rows]) for j in range(len(header))]
+    return ["  ".join(cell.rjust(width) if j in right else cell.ljust(width)
+                      for j, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
+            for row in [header, *rows]]
 
 
 def write_toml(data: dict[str, object], handle) -> None:  # type: ignore[no-untyped-def]
