@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.optimize import differential_evolution, least_squares
 from tqdm.auto import tqdm
 
-from calibration.data_io import load_observations
 from calibration.objective import Objective
 from calibration.results import CalibrationResult, ParameterEstimate, series_statistics
 from calibration.spec import CalibrationSpec, load_spec
@@ -64,6 +65,20 @@ def refine(objective: Objective, start: np.ndarray, budget: int, fixed: int | No
         max_nfev=budget,
     )
     return full(fit.x), float(fit.cost)
+
+
+def _advance(bar: tqdm) -> Callable[..., None]:
+    """A differential-evolution callback that moves ``bar`` on and returns None.
+
+    scipy stops the search when a callback returns True, and ``tqdm.update`` returns True
+    whenever it redraws: passing it through would let the redraw timing (terminal, speed,
+    whether a bar is shown at all) decide how long the optimiser runs.
+    """
+
+    def callback(*_args: object, **_kwargs: object) -> None:
+        bar.update(1)
+
+    return callback
 
 
 def _starts(population: np.ndarray, energies: np.ndarray, count: int) -> list[np.ndarray]:
@@ -135,7 +150,9 @@ def calibrate(
     Parameters
     ----------
     model : sdmodels.Model, optional
-        Default: ``load_model("salmon_cluster")``.
+        Default: ``load_model("salmon_cluster")``. Parameters the spec does not free keep the
+        ``.mdl``'s values (:meth:`sdmodels.Model.with_mdl_defaults`), whatever the model's
+        defaults.
     spec : CalibrationSpec, optional
         Default: ``calibration/<model>.toml``.
     until : int, optional
@@ -147,8 +164,8 @@ def calibrate(
     progress : bool
         Show a progress bar.
     observations : DataFrame, optional
-        Data indexed by year with the spec's series as columns (default: the shipped data;
-        tests pass synthetic data here).
+        Data indexed by year with the spec's series as columns (default: the spec's ``data``
+        file, :meth:`CalibrationSpec.observations`; tests pass synthetic data here).
     backend : {"numba", "numpy"}
         Backend of the vectorised runner (:func:`sdmodels.vectorized.compile_model`); both
         compute the same model, to rounding (see ``benchmarks/calibration.py`` for times).
@@ -157,13 +174,14 @@ def calibrate(
     -------
     CalibrationResult
     """
-    model = model or load_model("salmon_cluster")
+    # Parameters the spec does not free keep the .mdl's values, never an earlier fit's.
+    model = (model or load_model("salmon_cluster")).with_mdl_defaults()
     spec = spec or load_spec(model)
     last = spec.last_year if until is None else int(until)
     if not spec.first_year < last <= spec.last_year:
         raise ModelInputError(f"until = {until}: expected a year after {spec.first_year} "
                               f"and no later than {spec.last_year}")
-    observations = load_observations() if observations is None else observations
+    observations = spec.observations() if observations is None else observations
     runner = compile_model(model, backend)
     objective = Objective(spec, runner, observations, last)
     settings = spec.quick if quick else spec.search
@@ -183,7 +201,7 @@ def calibrate(
         updating="deferred",
         vectorized=True,
         polish=False,
-        callback=lambda *_args, **_kw: bar.update(1),
+        callback=_advance(bar),
     )
     bar.close()
     best_u, best_cost = search.x, float(search.fun)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-from calibration.data_io import DATA_DIR, load_table_targets
+from calibration.data_io import load_table_targets
 from calibration.spec import CalibrationSpec
 from calibration.statistics import FitStatistics, fit_statistics
 from sdmodels.model import PUBLIC_OUTPUTS, Model
@@ -40,8 +40,17 @@ class ParameterEstimate:
     at_bound: bool
 
 
-def _sig(value: float, digits: int = 6) -> float:
-    """Round to ``digits`` significant digits, so results files are stable byte for byte."""
+#: Significant digits of every number written to a results file. The last bits of a fit move
+#: with the processor (BLAS kernels, numpy's SIMD exp/log): measured, the 6th digit of an
+#: interval bound differed between two x86-64 machines. Four digits keep that noise about two
+#: orders of magnitude below the last digit written, and are more than the data can claim
+#: (the tightest 95% interval is about 10% of its value).
+SIGNIFICANT_DIGITS = 4
+
+
+def _sig(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """Round to ``digits`` significant digits, so that results files are the same bytes on
+    any machine (up to a value that lands on a rounding boundary: compare at this precision)."""
     if value == 0 or not math.isfinite(value):
         return float(value)
     return float(f"{value:.{digits}g}")
@@ -90,7 +99,7 @@ class ResultsFile:
     def stale(self) -> list[str]:
         """Provenance hashes that no longer match the current model, spec and data files."""
         current = {"model_sha256": self.model.sha256, "spec_sha256": _sha256(self.spec.path),
-                   "data_sha256": _sha256(DATA_DIR / self.spec.data)}
+                   "data_sha256": _sha256(self.spec.data_path)}
         provenance = self.data.get("provenance", {})
         return [key for key, value in current.items() if provenance.get(key) != value]
 
@@ -112,7 +121,7 @@ def read_results(path: str | Path) -> ResultsFile:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
         head = data["calibration"]
-        model = load_model(head["model"])
+        model = load_model(head["model"], defaults="mdl")  # a fit starts from the .mdl
         read = ResultsFile(
             path, data, model, load_spec(model, SPEC_DIR / head["spec"]),
             fit_last_year=int(head["fit_years"][1]), objective=float(head["objective"]),
@@ -200,7 +209,7 @@ class CalibrationResult:
         return {
             "model_sha256": self.model.sha256,
             "spec_sha256": _sha256(self.spec.path),
-            "data_sha256": _sha256(DATA_DIR / self.spec.data),
+            "data_sha256": _sha256(self.spec.data_path),
             "python": platform.python_version(),
             **{f"{k}_version": v for k, v in versions.items()},
         }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -29,9 +28,11 @@ def calibrated_parameters(model_name: str = "salmon_cluster",
         If no results file is shipped for the model.
     """
     path = Path(path) if path is not None else RESULTS_DIR / f"{model_name}.toml"
-    with path.open("rb") as handle:
-        data = tomllib.load(handle)
-    return {name: float(p["value"]) for name, p in data["parameters"].items()}
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such calibration results file", str(path))
+    from sdmodels.model import read_calibrated_values  # lazy: keeps this module light
+
+    return read_calibrated_values(path)
 
 
 def posterior_path(results: str | Path) -> Path:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from calibration.data_io import OBSERVATION_SCHEMA
+from calibration.data_io import OBSERVATION_SCHEMA, load_observations
 from sdmodels.errors import suggest
 from sdmodels.model import Model
 
@@ -85,6 +86,22 @@ class CalibrationSpec:
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.parameters]
+
+    @property
+    def data_path(self) -> Path:
+        """The observations file: the ``data`` key, relative to the spec's own folder."""
+        return (self.path.parent / self.data).resolve()
+
+    def observations(self) -> pd.DataFrame:
+        """The spec's observations, read and validated by
+        :func:`calibration.data_io.load_observations`.
+
+        Raises
+        ------
+        calibration.data_io.DataError
+            If the file (or the ``units.csv`` beside it) is missing or breaks the schema.
+        """
+        return load_observations(self.data_path)
 
     @property
     def lower(self) -> np.ndarray:
@@ -254,5 +271,10 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
                               by_year, _get(item, "reason", where, path, str)))
     if not any(t.weight > 0 for t in targets):
         raise _error(path, "targets", "at least one target needs a weight > 0")
-    return CalibrationSpec(path, model.name, _get(head, "data", "calibration.", path, str),
+    spec = CalibrationSpec(path, model.name, _get(head, "data", "calibration.", path, str),
                            first, last, tuple(parameters), tuple(targets), search, quick)
+    if not spec.data_path.is_file():
+        raise _error(path, "calibration.data", f"no data file {spec.data!r} (looked for "
+                     f"{spec.data_path}, relative to the spec's folder)")
+    spec.observations()  # validated now, before any fitting: a bad file fails at once
+    return spec

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from calibration import calibrated_parameters, posterior_command, profile_command
-from calibration import command as calibration_command
-from calibration.data_io import DataError
-from calibration.spec import SpecError
+from clusterdyn import __version__
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
-from clusterdyn.io import write_atomically
-from ensembles import command as ensembles_command
-from figures import command as figures_command
-from scenarios import ScenarioError
-from scenarios import command as scenario_command
-from sdmodels import MAX_YEAR, ModelInputError, load_model
-from sdmodels.model import Model, SimulationError
-from validation import command as validation_command
+
+# Every import of the model, the calibration or the plotting libraries is made by the command
+# that needs it, so that `clusterdyn --help` and argument errors answer at once.
+MAX_YEAR = 2030  # sdmodels.model.MAX_YEAR, checked equal by the tests
+#: Smallest time step accepted (years): 1/1,024 of a year, 53,000 steps to 2030. Halving the
+#: default 1/128 already changes the outputs by less than 0.8% (validation/report.md); a
+#: smaller step only makes a run take longer (at 1e-300 it would never end).
+MIN_DT = 1 / 1024
+#: Errors that are the user's input, reported as one line with exit status 2: (module, class).
+#: Looked up in sys.modules when an exception arrives, so no module is imported for them.
+USER_ERRORS = (
+    ("clusterdyn.errors", "UsageError"),
+    ("sdmodels.errors", "ModelInputError"),
+    ("sdmodels.errors", "SimulationError"),
+    ("calibration.spec", "SpecError"),
+    ("calibration.data_io", "DataError"),
+    ("scenarios.spec", "ScenarioError"),
+)
 
 _year = whole_number(1979, MAX_YEAR, what=f"a year from 1979 to {MAX_YEAR}")
 
@@ -29,6 +37,9 @@ def _dt(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of years, got {text!r}") from None
+    if not MIN_DT <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a time step from 1/1024 ({MIN_DT:g}) to 1 year, got {text!r}")
     return value
 
 
@@ -47,29 +58,21 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def default_parameters(model: Model, which: str) -> dict[str, float]:
-    """The shipped calibrated parameters (``which="calibrated"``), or none (the .mdl's)."""
-    if which == "mdl":
-        return {}
-    try:
-        return calibrated_parameters(model.name)
-    except FileNotFoundError:
-        raise UsageError(
-            f"no shipped calibration for model {model.name!r}: use --defaults mdl, or run "
-            f"`clusterdyn calibrate -o calibration/results/{model.name}.toml`"
-        ) from None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
+    from clusterdyn.io import output_file, write_atomically
+    from scenarios import command as scenario_command
+    from sdmodels import load_model
+
+    if args.output != "-":
+        output_file(args.output)  # before the run: fail at once on an unwritable output
+    model = load_model(args.model, defaults=args.defaults)
     variables = "all" if args.all_variables else (args.variables or None)
     if args.scenario:
         params, until = scenario_command.scenario_parameters(
             args.scenario, params=parse_assignments(args.set), until=args.until, dt=args.dt,
-            base_params=default_parameters(model, args.defaults), model=model)
+            model=model)
     else:
-        params = {**default_parameters(model, args.defaults), **parse_assignments(args.set)}
-        until = args.until
+        params, until = parse_assignments(args.set), args.until
     frame = model.run(params=params, until=until, dt=args.dt, variables=variables)
     write_atomically(args.output, lambda handle: frame.to_csv(handle, float_format="%.10g"))
     if args.output != "-":
@@ -107,22 +110,34 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
+    from sdmodels import load_model
+
     model = load_model(args.model)
+    calibrated = model.baseline
     rows = [
-        f"{p.name}\t{p.default:g}\t[{p.lower:g}, {p.upper:g}]\t{p.units}"
+        f"{p.name}\t{model.defaults[p.name]:g}\t{p.default:g}\t"
+        f"{'calibrated' if p.name in calibrated else 'mdl'}\t[{p.lower:g}, {p.upper:g}]\t{p.units}"
         for p in model.parameters.values()
     ]
-    print("name\tdefault\trange\tunits")
+    print("name\tdefault\tmdl\tdefault from\trange\tunits")
     print("\n".join(rows))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from calibration import command as calibration_command
+    from calibration import posterior_command, profile_command
+    from ensembles import command as ensembles_command
+    from figures import command as figures_command
+    from scenarios import command as scenario_command
+    from validation import command as validation_command
+
     parser = argparse.ArgumentParser(
         prog="clusterdyn",
         description="System-dynamics model of the Chilean salmon cluster's lifecycle "
         "(1978-2003): run, calibrate, compare policy scenarios, draw figures.",
     )
+    parser.add_argument("--version", action="version", version=f"clusterdyn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="simulate the model and write yearly outputs as CSV",
@@ -135,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "top of it")
     run.add_argument("--until", type=_year, default=None,
                      help=f"last year, up to {MAX_YEAR} (default: 2003)")
-    run.add_argument("--dt", type=_dt, default=None, help="time step in years, 1/n (default 1/128)")
+    run.add_argument("--dt", type=_dt, default=None,
+                     help="time step in years, 1/n with n from 1 to 1024 (default 1/128)")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="set a parameter, e.g. --set \"Capacity lifetime=12\" (repeatable)")
     group = run.add_mutually_exclusive_group()
@@ -165,22 +181,57 @@ def build_parser() -> argparse.ArgumentParser:
                            "both MCMC posteriors first (about 3 minutes)")
     reproduce.set_defaults(func=cmd_reproduce)
 
-    params = sub.add_parser("params", help="list the model's parameters with ranges and units")
+    params = sub.add_parser(
+        "params", help="list the model's parameters with ranges and units",
+        description="List every settable parameter of the model: the default a run uses (the "
+        "shipped calibration where the parameter is calibrated, the .mdl's value otherwise), "
+        "the .mdl's own value, where the default comes from, the declared range and units.")
     params.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
     params.set_defaults(func=cmd_params)
     return parser
 
 
+def _is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is bad user input (one of :data:`USER_ERRORS`)."""
+    classes = [getattr(sys.modules[module], name) for module, name in USER_ERRORS
+               if module in sys.modules]
+    return isinstance(exc, tuple(classes))
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point standard output at /dev/null so that the interpreter's
+    final flush does not raise a second BrokenPipeError on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``clusterdyn`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point of the ``clusterdyn`` console script.
+
+    Returns the exit status: 0 success, 1 a failed check or an I/O fault, 2 bad input (one
+    line naming the file, key or value), 130 interrupted (Ctrl-C), 141 the reader of standard
+    output went away (``clusterdyn run -o - | head``).
+    """
+    command = "clusterdyn"
     try:
+        args = build_parser().parse_args(argv)
+        command = f"clusterdyn {args.command}"
         return int(args.func(args))
-    except (UsageError, ModelInputError, SimulationError, SpecError, DataError,
-            ScenarioError) as exc:
-        print(f"clusterdyn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except Exception as exc:
+        if _is_user_error(exc):
+            print(f"{command}: error: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, OSError):
+            where = f" {exc.filename!r}" if exc.filename else ""
+            print(f"{command}: error:{where} {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -9,23 +9,79 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from clusterdyn.errors import UsageError
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def output_file(path: str | Path) -> Path:
+    """Check that ``path`` can be written as an output file; create its folder.
+
+    Called before a command computes anything, so that a long computation never ends on an
+    unwritable output.
+
+    Raises
+    ------
+    UsageError
+        If ``path`` is a folder, or its folder cannot be created or written.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"output {str(path)!r} is a folder: expected a file path inside it, "
+                         f"e.g. {str(target / 'result.csv')!r}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"output {str(path)!r}: cannot create its folder "
+                         f"({exc.strerror or exc})") from None
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"output {str(path)!r}: its folder {str(target.parent)!r} is not "
+                         "writable")
+    if target.exists() and not target.is_file():
+        raise UsageError(f"output {str(path)!r} exists and is not a regular file")
+    return target
+
+
+def _mode_for(target: Path) -> int:
+    """The mode the new file gets: the old file's, or what ``open`` would give (umask)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
 
 def write_atomically(path: str | Path, write: Callable[[IO[str]], None]) -> None:
     """Write a text file through ``write(handle)``; ``"-"`` writes to standard output.
 
     The content goes to a temporary file in the target folder that is renamed over ``path``
-    only when ``write`` returns, so a failure never leaves a half-written or clobbered file.
+    only when ``write`` returns, so a failure or an interruption never leaves a half-written
+    or clobbered file. The file gets the mode an ordinary ``open`` would give it (the umask),
+    or keeps the mode of the file it replaces.
+
+    Raises
+    ------
+    UsageError
+        If ``path`` cannot be written (see :func:`output_file`).
     """
     if str(path) == "-":
         write(sys.stdout)
         sys.stdout.flush()
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    target = output_file(path)
+    mode = _mode_for(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise UsageError(f"output {str(path)!r}: cannot write ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             write(handle)
+        os.chmod(tmp, mode)  # mkstemp's files are private (0600)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -35,8 +35,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clusterdyn.io import current_umask
 from ensembles.bands import band_table
-from ensembles.plots import current_umask
 from ensembles.runner import DEFAULT_CHUNK, EnsemblePlan, iter_chunks
 from sdmodels.errors import ModelInputError
 

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from clusterdyn.io import current_umask
 from ensembles.bands import BANDS
 from figures.style import log_scale
 
@@ -241,13 +242,6 @@ def figure_bytes(fig: Figure, fmt: str) -> bytes:
     with figure_style():
         fig.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=_METADATA[fmt])
     return buffer.getvalue()
-
-
-def current_umask() -> int:
-    """The process's file-creation mask (read by setting and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:

@@ -105,7 +105,7 @@ def step_values(model: Model, params: Mapping[str, float], variable: str, until:
     (times, values) : tuple of numpy arrays
         ``times`` as PySD reached them (``initial + k * dt``).
     """
-    checked = model.validate_params(params)
+    checked = {**model.baseline, **model.validate_params(params)}
     steps = int(round((until - model.initial_time) / dt))
     stamps = model.initial_time + np.arange(steps + 1) * dt
     pysd_model = model._fresh()
@@ -198,7 +198,9 @@ def scenario_parameters(
     dt : float, optional
         Time step (default: the model's); stage triggers are found at this resolution.
     base_params : mapping, optional
-        Parameters the scenario starts from (default: :func:`baseline_parameters`).
+        Parameters the scenario starts from (default: the model's own defaults,
+        :attr:`sdmodels.Model.baseline`: the shipped calibration unless the model was loaded
+        with ``defaults="mdl"``).
     model : Model, optional
         Default: the salmon cluster model.
 
@@ -216,7 +218,7 @@ def _prepare(scenario: Scenario | str | Path, params: Mapping[str, object] | Non
     model = model or default_model()
     scenario = scenario if isinstance(scenario, Scenario) else load(scenario, model)
     until_, dt_ = model._check_time(scenario.horizon if until is None else until, dt)
-    base = dict(baseline_parameters() if base_params is None else base_params)
+    base = dict(model.baseline if base_params is None else base_params)
     full = {**model.validate_params(base), **scenario.calendar_parameters(),
             **_overrides(scenario, params, model)}
     full, effective = _resolve(scenario, full, model, until_, dt_)

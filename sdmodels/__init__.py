@@ -1,29 +1,44 @@
 """Vensim stock-and-flow models of the cluster lifecycle and their Python API.
 
 >>> from sdmodels import load_model
->>> model = load_model("salmon_cluster")
+>>> model = load_model("salmon_cluster")      # defaults: the shipped calibration
 >>> df = model.run(params={"Normal investment fraction": 0.6}, until=2010)
+
+Names are resolved on first use, so that importing a light part of the package (its errors,
+for the command line) does not import PySD.
 """
 
-from sdmodels.errors import ModelInputError
-from sdmodels.model import MAX_YEAR, PUBLIC_OUTPUTS, Model, SimulationError, load_model
-from sdmodels.parameters import Parameter
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sdmodels.errors import ModelInputError, SimulationError
+
+_EXPORTS: dict[str, str] = {
+    "MAX_YEAR": "sdmodels.model",
+    "MIN_DT": "sdmodels.model",
+    "PUBLIC_OUTPUTS": "sdmodels.model",
+    "Model": "sdmodels.model",
+    "load_model": "sdmodels.model",
+    "Parameter": "sdmodels.parameters",
+}
 
 
-def compile_model(model: Model):  # noqa: ANN201 - lazy import keeps `import sdmodels` light
-    """Vectorised runner of ``model`` (see :mod:`sdmodels.vectorized`)."""
+def compile_model(model: Any, backend: str = "numba") -> Any:
+    """Vectorised runner of ``model`` (see :func:`sdmodels.vectorized.compile_model`)."""
     from sdmodels.vectorized import compile_model as _compile
 
-    return _compile(model)
+    return _compile(model, backend)
 
 
-__all__ = [
-    "MAX_YEAR",
-    "PUBLIC_OUTPUTS",
-    "Model",
-    "ModelInputError",
-    "Parameter",
-    "SimulationError",
-    "compile_model",
-    "load_model",
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sdmodels' has no attribute {name!r}")
+
+
+__all__ = [  # noqa: PLE0604 - the lazy names are listed in _EXPORTS
+    "MAX_YEAR", "MIN_DT", "PUBLIC_OUTPUTS", "Model", "ModelInputError", "Parameter",
+    "SimulationError", "compile_model", "load_model",
 ]

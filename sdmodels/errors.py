@@ -13,6 +13,10 @@ class ModelInputError(ValueError):
     """
 
 
+class SimulationError(RuntimeError):
+    """A run produced non-finite values; the message names the variables and the year."""
+
+
 def suggest(name: str, valid: Iterable[str], n: int = 3) -> str:
     """Return a ``"did you mean ...?"`` clause for ``name`` among ``valid`` (may be empty)."""
     valid = list(valid)

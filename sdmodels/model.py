@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import tomllib
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -14,11 +15,16 @@ import numpy as np
 import pandas as pd
 import pysd
 
-from sdmodels.errors import ModelInputError, suggest
+from sdmodels.errors import ModelInputError, SimulationError, suggest
 from sdmodels.parameters import Parameter
 from sdmodels.translation import model_hash, translated_path
 
 MODELS_DIR = Path(__file__).parent
+#: Where a shipped model's calibration lives (``<name>.toml``, written by ``clusterdyn
+#: calibrate``). The model layer reads it as data; it never imports the calibration code.
+CALIBRATIONS_DIR = MODELS_DIR.parent / "calibration" / "results"
+#: The choices of :func:`load_model`'s ``defaults``.
+DEFAULTS = ("calibrated", "mdl")
 
 #: Output names the rest of the project and its users rely on.
 PUBLIC_OUTPUTS: tuple[str, ...] = (
@@ -34,6 +40,10 @@ PUBLIC_OUTPUTS: tuple[str, ...] = (
 
 #: Latest year a run may reach (forecasts continue the last stage's policies).
 MAX_YEAR = 2030
+#: Smallest time step a run accepts (years): 53,000 steps to 2030. Halving the default 1/128
+#: already moves the outputs by less than 0.8% (validation/report.md); smaller steps only make
+#: a run slower, and a step such as 1e-300 would never end.
+MIN_DT = 1 / 1024
 
 _CONTROL = {"INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER", "Time"}
 
@@ -50,10 +60,6 @@ def _pysd_deprecations_silenced() -> Iterator[None]:
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.simplefilter("ignore", category=FutureWarning)
         yield
-
-
-class SimulationError(RuntimeError):
-    """A run produced non-finite values; the message names the variables and the year."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,13 @@ class Model:
         Every model variable, by Vensim name.
     initial_time, final_time, time_step : float
         The ``.mdl``'s control settings (final time is the default ``until``).
+    baseline : Mapping[str, float]
+        Parameter values that replace the ``.mdl``'s in every run unless a run sets them:
+        the shipped calibration by default (see :func:`load_model`), empty for the ``.mdl``'s
+        own values.
+    defaults_source : str
+        Where the defaults come from: ``"mdl"`` or the calibration file's path relative to
+        the project (e.g. ``"calibration/results/salmon_cluster.toml"``).
     """
 
     name: str
@@ -96,6 +109,21 @@ class Model:
     final_time: float
     time_step: float
     _py_file: Path = field(repr=False)
+    baseline: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}),
+                                          repr=False)
+    defaults_source: str = "mdl"
+
+    def with_mdl_defaults(self) -> Model:
+        """The same model with the ``.mdl``'s own values as defaults (a new object).
+
+        Calibration starts from these, so that a fit never depends on an earlier fit.
+        """
+        return replace(self, baseline=MappingProxyType({}), defaults_source="mdl")
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        """The value every parameter takes in a run that does not set it."""
+        return {name: self.baseline.get(name, p.default) for name, p in self.parameters.items()}
 
     @property
     def stocks(self) -> tuple[str, ...]:
@@ -202,6 +230,11 @@ class Model:
                     f"dt = {dt!r}: expected 1/n of a year (e.g. 0.0625, 0.03125), so that every "
                     "year falls on a time step"
                 )
+            if step < MIN_DT:
+                raise ModelInputError(
+                    f"dt = {dt!r}: expected at least 1/1024 of a year ({MIN_DT:g}); smaller "
+                    "steps change nothing but the run time"
+                )
         return until_year, step
 
     def run(
@@ -218,7 +251,7 @@ class Model:
         ----------
         params : mapping, optional
             Parameter values by Vensim name (see :attr:`parameters`); others keep their
-            ``.mdl`` defaults.
+            defaults (:attr:`defaults`: the shipped calibration, or the ``.mdl``'s).
         until : int, optional
             Last year (default: the ``.mdl``'s FINAL TIME, 2003; at most 2030). After 2003 the
             last stage's policies continue and rest-of-world production grows at its
@@ -244,7 +277,8 @@ class Model:
         SimulationError
             If the run produced NaN or infinite values.
         """
-        checked = self.validate_params(params)
+        given = self.validate_params(params)
+        checked = {**self.baseline, **given}
         checked_forced = self._check_forced(forced)
         columns = self._check_variables(variables)
         until_year, step = self._check_time(until, dt)
@@ -270,7 +304,7 @@ class Model:
             names = sorted({columns[c] for c in bad_cols})
             raise SimulationError(
                 f"model {self.name!r} produced non-finite values from {years[bad_rows.min()]} in "
-                f"{', '.join(names)} (parameters: {checked or 'defaults'})"
+                f"{', '.join(names)} (parameters: {given or 'defaults'})"
             )
         return out.astype(float)
 
@@ -283,13 +317,75 @@ def _kind(row: pd.Series) -> str:
     )
 
 
-def load_model(name: str = "salmon_cluster") -> Model:
+def calibration_file(name: str) -> Path:
+    """The shipped calibration results of model ``name`` (which may not exist)."""
+    return CALIBRATIONS_DIR / f"{name}.toml"
+
+
+def read_calibrated_values(path: Path) -> dict[str, float]:
+    """Parameter values of a calibration results file (``[parameters."Name"] value = ...``).
+
+    Raises
+    ------
+    ModelInputError
+        If the file cannot be read or has no ``[parameters]`` table of numbers.
+    """
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+        values = {name: float(entry["value"]) for name, entry in data["parameters"].items()}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ModelInputError(f"calibration file {path}: cannot be read ({exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ModelInputError(
+            f"calibration file {path}: expected a [parameters.\"NAME\"] table with a numeric "
+            "'value' for every parameter"
+        ) from None
+    return values
+
+
+def _baseline(path: Path, model_name: str, defaults: str,
+              parameters: Mapping[str, Parameter]) -> tuple[dict[str, float], str]:
+    if defaults not in DEFAULTS:
+        raise ModelInputError(
+            f"defaults = {defaults!r}: expected one of {', '.join(map(repr, DEFAULTS))}"
+        )
+    if defaults == "mdl" or path.resolve().parent != MODELS_DIR.resolve():
+        # A user's own .mdl has no shipped calibration: its own values are its defaults.
+        return {}, "mdl"
+    found = calibration_file(model_name)
+    if not found.is_file():
+        raise ModelInputError(
+            f"no shipped calibration for model {model_name!r} ({found} is missing): load it "
+            f"with defaults=\"mdl\" (--defaults mdl), or run `clusterdyn calibrate -o "
+            f"calibration/results/{model_name}.toml`"
+        )
+    values = read_calibrated_values(found)
+    for key, value in values.items():
+        if key not in parameters:
+            raise ModelInputError(
+                f"calibration file {found}: {key!r} is not a parameter of model {model_name!r}"
+            )
+        try:
+            parameters[key].validate(value)
+        except ModelInputError as exc:
+            raise ModelInputError(f"calibration file {found}: {exc}") from None
+    return values, f"calibration/results/{found.name}"
+
+
+def load_model(name: str = "salmon_cluster", defaults: str = "calibrated") -> Model:
     """Load a model shipped in ``sdmodels/`` (or a path to any ``.mdl``).
 
     Parameters
     ----------
     name : str
         Model name (``"salmon_cluster"``) or a path to a Vensim ``.mdl`` file.
+    defaults : {"calibrated", "mdl"}
+        The parameter values of a run that does not set them. ``"calibrated"`` (default):
+        the shipped calibration ``calibration/results/<name>.toml`` of a shipped model (the
+        same baseline as ``clusterdyn run``; an error if it is missing); a ``.mdl`` given by
+        path has no shipped calibration and keeps its own values. ``"mdl"``: the values
+        written in the ``.mdl``. :attr:`Model.defaults_source` says which was used.
 
     Returns
     -------
@@ -319,6 +415,7 @@ def load_model(name: str = "salmon_cluster") -> Model:
             parameters[name_] = Parameter(
                 name_, default, float(lower), float(upper), str(row["Units"]), str(row["Comment"])
             )
+    baseline, source = _baseline(path, path.stem, defaults, parameters)
     return Model(
         name=path.stem,
         mdl_path=path,
@@ -328,4 +425,6 @@ def load_model(name: str = "salmon_cluster") -> Model:
         final_time=float(template.components.final_time()),
         time_step=float(template.components.time_step()),
         _py_file=py_file,
+        baseline=MappingProxyType(baseline),
+        defaults_source=source,
     )

@@ -227,7 +227,8 @@ class VectorizedModel:
         ----------
         params : mapping or DataFrame, optional
             Parameter values by Vensim name: a number (every run) or an array of shape
-            ``(N,)``; or a DataFrame with one row per run. Others keep their defaults.
+            ``(N,)``; or a DataFrame with one row per run. Others keep their defaults
+            (:attr:`sdmodels.Model.defaults`).
         until, dt, variables
             As in :meth:`sdmodels.Model.run`.
         check_finite : bool
@@ -247,7 +248,8 @@ class VectorizedModel:
             isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
         ):
             raise ModelInputError(f"workers = {workers!r}: expected a positive integer")
-        checked, n = self.validate_params(params)
+        given, n = self.validate_params(params)
+        checked = {**self.model.baseline, **given}
         names = self.model._check_variables(variables)
         until_year, step = self.model._check_time(until, dt)
         for name in names:

@@ -16,9 +16,11 @@ def _private_translation_cache(tmp_path_factory: pytest.TempPathFactory) -> None
 
 @pytest.fixture(scope="session")
 def model():
+    """The model with the .mdl's own parameter values: the structure tests and the golden
+    trajectory are about the equations, not about a particular fit."""
     from sdmodels import load_model
 
-    return load_model("salmon_cluster")
+    return load_model("salmon_cluster", defaults="mdl")
 
 
 @pytest.fixture(scope="session")

@@ -145,7 +145,7 @@ def test_a_run_never_changes_the_model(model):
 
     changed = model.run(params={"Normal investment fraction": 0.9}, until=2010, dt=1 / 32)
     after = model.run()
-    fresh = load_model("salmon_cluster").run()
+    fresh = load_model("salmon_cluster", defaults="mdl").run()
     assert not changed.loc[:2003].equals(after)
     pd.testing.assert_frame_equal(after, fresh, check_exact=True)
 
