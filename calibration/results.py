@@ -168,6 +168,24 @@ class CalibrationResult:
         names = [e.name for e in self.estimates]
         return pd.DataFrame(self.correlation, index=names, columns=names)
 
+    def to_frame(self) -> pd.DataFrame:
+        """The estimates as a table: one row per parameter, the columns of
+        :attr:`intervals` (value, lower_95, upper_95, stderr, units, identified, at_bound)."""
+        return self.intervals
+
+    def fit_frame(self, sample: str = "in") -> pd.DataFrame:
+        """Fit statistics of every target as a table: one row per variable.
+
+        Parameters
+        ----------
+        sample : {"in", "out"}
+            In sample (the fitted years) or out of sample (the held-out years).
+        """
+        chosen = {"in": self.fit, "out": self.holdout}.get(sample)
+        if chosen is None:
+            raise ValueError(f"sample = {sample!r}: expected 'in' or 'out'")
+        return pd.DataFrame({k: v.as_dict() for k, v in chosen.items()}).T.rename_axis("variable")
+
     def simulate(self, until: int | None = None) -> pd.DataFrame:
         """The calibrated model's public outputs and targets (a PySD run)."""
         variables = list(dict.fromkeys([*PUBLIC_OUTPUTS, *(t.variable for t in self.spec.targets)]))

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from numbers import Integral
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
@@ -300,6 +301,11 @@ class FitStatistics:
     theil: TheilStatistics
     durbin_watson: float
     mean_error: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """The statistics as a one-column table (index: statistic, column ``value``)."""
+        return pd.DataFrame({"value": pd.Series(self.as_dict(), dtype=object)}).rename_axis(
+            "statistic")
 
     def as_dict(self) -> dict[str, int | float | str]:
         """Flat ``{name: value}`` mapping (Theil fields prefixed ``theil_``) for tables."""

@@ -15,7 +15,16 @@ from scenarios.engine import (
     scenario_parameters,
 )
 from scenarios.kpis import compare, kpi_table
-from scenarios.spec import LEVERS, STAGES, Condition, Scenario, ScenarioError, available, load
+from scenarios.spec import (
+    LEVERS,
+    STAGES,
+    Condition,
+    Scenario,
+    ScenarioError,
+    available,
+    from_dict,
+    load,
+)
 
 __all__ = [
     "LEVERS",
@@ -28,6 +37,7 @@ __all__ = [
     "available",
     "baseline_parameters",
     "compare",
+    "from_dict",
     "kpi_table",
     "load",
     "load_costs",

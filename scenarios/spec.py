@@ -14,7 +14,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -117,8 +117,8 @@ class Scenario:
         The file stem.
     description, rationale : str
         What the scenario changes, and why (tied to Pietrobelli 2010).
-    path : pathlib.Path
-        The scenario file.
+    path : pathlib.Path or None
+        The scenario file; None for a scenario built in code (:func:`from_dict`).
     base : str or None
         Name of the scenario it overrides.
     horizon : int
@@ -134,7 +134,7 @@ class Scenario:
     name: str
     description: str = field(repr=False)
     rationale: str = field(repr=False)
-    path: Path
+    path: Path | None
     base: str | None
     horizon: int
     starts: Mapping[str, Start]
@@ -364,11 +364,45 @@ def load(name_or_path: str | Path, model: Model | None = None) -> Scenario:
     return _load(scenario_path(name_or_path), model, ())
 
 
-def _load(path: Path, model: Model, chain: tuple[Path, ...]) -> Scenario:
+def from_dict(data: Mapping[str, Any], model: Model | None = None) -> Scenario:
+    """Build a scenario in code, validated exactly as a scenario file is.
+
+    Parameters
+    ----------
+    data : mapping
+        The keys of a scenario file: ``name``, ``description``, ``rationale``, and ``base``
+        (a shipped scenario name), ``horizon``, ``stages``, ``levers``, ``parameters`` as
+        needed. For example ``{"name": "early_export", "description": "...", "rationale":
+        "...", "base": "historical", "levers": {"export_promotion": [1, 0.5, 0.5]}}``.
+    model : Model, optional
+        The model whose parameters validate ``parameters`` (default: the salmon model).
+
+    Returns
+    -------
+    Scenario
+        With ``path`` None. Save it as a file with the same keys to run it from the command
+        line.
+
+    Raises
+    ------
+    ScenarioError
+        For any invalid content; the message names the scenario and the key.
+    """
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"a scenario is a mapping of its keys, got {type(data).__name__}")
+    raw = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    name = raw.get("name")
+    label = Path(name if isinstance(name, str) and name.strip() else "scenario")
+    scenario = _load(label, model or default_model(), (), raw=raw)
+    return replace(scenario, path=None)
+
+
+def _load(path: Path, model: Model, chain: tuple[Path, ...],
+          raw: dict[str, Any] | None = None) -> Scenario:
     if path.resolve() in chain:
         names = " -> ".join(p.stem for p in (*chain, path.resolve()))
         raise _fail(path, "base", f"circular base: {names}")
-    raw = _read(path)
+    raw = _read(path) if raw is None else raw
     layer = _parse_layer(path, raw, model)
     base_name = raw.get("base")
     if base_name is None:

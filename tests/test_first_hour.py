@@ -232,3 +232,30 @@ def test_a_missing_data_file_is_one_error_before_any_fitting(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "calibration.data" in err and "missing.csv" in err and "Traceback" not in err
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_a_scenario_built_in_code_is_validated_and_runs_like_its_file(model):
+    import scenarios
+
+    keys = {"name": "export_promotion_first", "description": "d", "rationale": "r",
+            "base": "historical", "levers": {"export_promotion": [1, 0.5, 0.5]}}
+    in_code = scenarios.from_dict(keys)
+    from_file = scenarios.load("export_promotion_first")
+    assert in_code.path is None and in_code.levers == from_file.levers
+    assert in_code.starts == from_file.starts
+    pd.testing.assert_frame_equal(scenarios.run(in_code).trajectories,
+                                  scenarios.run(from_file).trajectories)
+    with pytest.raises(scenarios.ScenarioError, match="levers.export_promotion"):
+        scenarios.from_dict({**keys, "levers": {"export_promotion": [1, 0.5]}})
+    with pytest.raises(scenarios.ScenarioError, match="unknown top-level key"):
+        scenarios.from_dict({**keys, "lever": {}})
+
+
+def test_result_parts_are_dataframes_through_to_frame(model):
+    result = fit_module.calibrate(model, seed=0, quick=True, progress=False)
+    estimates = result.to_frame()
+    assert list(estimates.index) == result.spec.names
+    assert {"value", "lower_95", "upper_95", "identified"} <= set(estimates.columns)
+    production = result.fit["Production"].to_frame()
+    assert production.loc["r2", "value"] == result.fit["Production"].r2
+    assert set(result.fit_frame().index) == set(result.fit)
