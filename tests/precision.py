@@ -3,9 +3,10 @@
 The committed results are rounded (see :mod:`calibration.results`) well above floating-point
 noise, but a value that lands on a rounding boundary can still flip its last written digit on
 another processor (other BLAS kernels, other SIMD paths of numpy's ``exp``/``log``). So the
-tests compare the *text* exactly and the *numbers* within a stated tolerance: any change of
-wording, layout, key, name or hash fails, and so does any number that moved by more than the
-tolerance, which is far below a change anyone would call real.
+tests compare the *text* exactly and each *number* up to one unit of its own last written
+digit (``0.8318`` may become ``0.8319``, ``0.011`` may become ``0.012``, ``1.97e+06`` may
+become ``1.98e+06``): any change of wording, layout, key, name, hash, year or count fails, and
+so does any number that moved by more than that, which is the precision the file claims.
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ from pathlib import Path
 #: A decimal number, optionally signed, with an optional exponent. Digits glued to letters
 #: (hashes such as ``65ccb4f7``, names such as ``R2``) are not numbers: they compare as text.
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w])")
-
-
-#: Relative tolerance for numbers written at 4 significant digits: one unit of the last digit
-#: (1e-3 of a value whose mantissa is 1.000), with a margin for the decimal conversion.
-WRITTEN_PRECISION = 1.1e-3
+#: One unit of the last digit, with a margin for the decimal-to-binary conversion.
+LAST_DIGIT_UNITS = 1.0 + 1e-6
 
 
 def _value(token: str) -> float:
@@ -32,18 +30,18 @@ def _is_integer(token: str) -> bool:
     return not any(c in token for c in ".eE")
 
 
-def differences(new: str, old: str, rel: float, abs_tol: float = 0.0) -> list[str]:
-    """Where ``new`` differs from ``old`` beyond the tolerance.
+def last_digit_unit(token: str) -> float:
+    """The value of one unit of ``token``'s last written digit (``"0.0150"`` -> 1e-4)."""
+    mantissa, _, exponent = token.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 10.0 ** (int(exponent or 0) - decimals)
 
-    Parameters
-    ----------
-    new, old : str
-        The two texts.
-    rel : float
-        Relative tolerance of each number with a decimal point or an exponent (against the
-        larger of the two magnitudes). Whole numbers (years, counts) must be equal.
-    abs_tol : float
-        Absolute tolerance of each number (for values near zero).
+
+def differences(new: str, old: str) -> list[str]:
+    """Where ``new`` differs from ``old`` beyond the written precision.
+
+    Text must be equal; whole numbers (years, counts, ranks, integer percentages) equal; any
+    other number may differ by one unit of its last written digit.
 
     Returns
     -------
@@ -59,22 +57,22 @@ def differences(new: str, old: str, rel: float, abs_tol: float = 0.0) -> list[st
         return [f"different number of pieces: {len(new_text)} != {len(old_text)}"]
     out = []
     for i, (a, b) in enumerate(zip(new_numbers, old_numbers, strict=True)):
+        where = f"number {i} after {old_text[i][-40:]!r}: {a} != {b}"
         if _is_integer(a) and _is_integer(b):
-            if a != b:  # years, counts, ranks: never rounded, so never allowed to move
-                out.append(f"integer {i} after {old_text[i][-40:]!r}: {a} != {b}")
+            if a != b:  # never rounded from a float, so never allowed to move
+                out.append(where)
             continue
         x, y = _value(a), _value(b)
         if math.isnan(x) and math.isnan(y):
             continue
-        if not math.isclose(x, y, rel_tol=rel, abs_tol=abs_tol):
-            context = old_text[i][-40:]
-            out.append(f"number {i} after {context!r}: {a} != {b}")
+        allowed = LAST_DIGIT_UNITS * max(last_digit_unit(a), last_digit_unit(b))
+        if not abs(x - y) <= allowed:
+            out.append(where)
     return out
 
 
-def assert_same_at_precision(new: Path | str, old: Path | str, rel: float,
-                             abs_tol: float = 0.0) -> None:
-    """Assert that two files agree: text exactly, numbers within ``rel`` / ``abs_tol``."""
+def assert_same_at_precision(new: Path | str, old: Path | str) -> None:
+    """Assert that two files agree at their written precision (:func:`differences`)."""
     found = differences(Path(new).read_text(encoding="utf-8"),
-                        Path(old).read_text(encoding="utf-8"), rel, abs_tol)
+                        Path(old).read_text(encoding="utf-8"))
     assert not found, f"{new} differs from {old}:\n" + "\n".join(found[:20])

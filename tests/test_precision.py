@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.precision import WRITTEN_PRECISION, differences
+from tests.precision import differences, last_digit_unit
 
 SHIPPED = 'value = 0.8318\nlower_95 = 0.6223\nname = "R2 1978-2003"\nsha = "65ccb4f7"\n'
 
@@ -13,9 +13,10 @@ SHIPPED = 'value = 0.8318\nlower_95 = 0.6223\nname = "R2 1978-2003"\nsha = "65cc
 @pytest.mark.parametrize("flipped", [
     SHIPPED.replace("0.8318", "0.8319"),      # a last digit flipped at a rounding boundary
     SHIPPED.replace("0.6223", "0.6222"),
+    SHIPPED.replace("0.6223", "0.622"),       # the same value written shorter
 ])
 def test_a_flipped_last_digit_is_accepted(flipped):
-    assert differences(flipped, SHIPPED, rel=WRITTEN_PRECISION) == []
+    assert differences(flipped, SHIPPED) == []
 
 
 @pytest.mark.parametrize("changed", [
@@ -27,4 +28,10 @@ def test_a_flipped_last_digit_is_accepted(flipped):
     SHIPPED + "extra = 1\n",
 ])
 def test_a_real_change_is_caught(changed):
-    assert differences(changed, SHIPPED, rel=WRITTEN_PRECISION)
+    assert differences(changed, SHIPPED)
+
+
+@pytest.mark.parametrize(("token", "unit"), [("0.0150", 1e-4), ("12", 1.0), ("1.97e+06", 1e4),
+                                             ("-3.5E-3", 1e-4), ("7.4156", 1e-4)])
+def test_the_unit_of_the_last_digit(token, unit):
+    assert last_digit_unit(token) == pytest.approx(unit)
