@@ -209,7 +209,36 @@ def load_observations(path: str | Path | None = None) -> pd.DataFrame:
         for column, spec in OBSERVATION_SCHEMA.items()
     }
     frame = pd.DataFrame(data, index=pd.Index(years, name="year", dtype="int64"), dtype="float64")
+    _check_consistent(path, frame.sort_index())
     return frame.sort_index()
+
+
+#: Identities between the columns of the observations (FAO's totals are sums of its parts;
+#: the share is Chile over the world). Relative tolerance 1e-4: the shipped file meets them
+#: to 3e-6 (the share is written with 6 digits).
+CONSISTENCY_TOLERANCE = 1e-4
+
+
+def _check_consistent(path: Path, frame: pd.DataFrame) -> None:
+    """Cross-column checks, so that a typo in one column cannot pass as data."""
+    chile, world = frame["chile_salmon_production_t"], frame["world_farmed_salmon_t"]
+    identities = [
+        ("chile_salmon_production_t + rest_of_world_salmon_t", "world_farmed_salmon_t",
+         chile + frame["rest_of_world_salmon_t"], world),
+        ("chile_salmon_production_t + chile_trout_production_t",
+         "chile_salmonid_production_t",
+         chile + frame["chile_trout_production_t"], frame["chile_salmonid_production_t"]),
+        ("chile_salmon_production_t / world_farmed_salmon_t", "chile_world_share",
+         chile / world, frame["chile_world_share"]),
+    ]
+    for left, right, computed, given in identities:
+        bad = (computed - given).abs() > CONSISTENCY_TOLERANCE * given.abs().clip(lower=1e-9)
+        bad &= given.notna() & computed.notna()
+        if bad.any():
+            year = int(bad.idxmax())
+            raise DataError(path, f"{left} = {computed[year]:.6g} but {right} = "
+                            f"{given[year]:.6g}: the columns must agree (relative "
+                            f"{CONSISTENCY_TOLERANCE:g})", year=year, column=right)
 
 
 def load_point_observations(path: str | Path | None = None) -> pd.DataFrame:

@@ -159,15 +159,25 @@ def _search(table: dict[str, Any], base: SearchSettings | None, where: str, path
             raise _error(path, f"{where}{key}", "expected a positive whole number")
     if len(settings.mutation) != 2 or not 0 <= settings.mutation[0] <= settings.mutation[1] <= 2:
         raise _error(path, f"{where}mutation", "expected [low, high] with 0 <= low <= high <= 2")
+    if not 0 <= settings.recombination <= 1:  # a crossover probability (scipy's definition)
+        raise _error(path, f"{where}recombination",
+                     f"expected a probability from 0 to 1, got {settings.recombination:g}")
+    if settings.tol < 0:
+        raise _error(path, f"{where}tol", f"expected a tolerance >= 0, got {settings.tol:g}")
     return settings
 
 
-def _years(text: str, key: str, path: Path) -> list[int]:
+def _years(text: str, key: str, path: Path, window: tuple[int, int]) -> list[int]:
+    """The years of ``"YYYY"`` or ``"YYYY-YYYY"``, all inside ``window`` (first, last)."""
     first, _, last = str(text).partition("-")
     try:
         a, b = int(first), int(last or first)
     except ValueError:
         raise _error(path, key, f"expected a year or a range 'YYYY-YYYY', got {text!r}") from None
+    if a > b:
+        raise _error(path, key, f"the range {text!r} runs backwards: expected 'EARLIER-LATER'")
+    if a < window[0] or b > window[1]:
+        raise _error(path, key, f"{text!r} is outside the spec's years {window[0]}-{window[1]}")
     return list(range(a, b + 1))
 
 
@@ -262,13 +272,19 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
             key = f"{where}sigma_by_years.{span}"
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise _error(path, key, f"expected a positive number, got {value!r}")
-            by_year.update(dict.fromkeys(_years(span, key, path), float(value)))
+            by_year.update(dict.fromkeys(_years(span, key, path, (first, last)), float(value)))
         exclude = _get(item, "exclude_years", where, path, list, [])
-        if not all(isinstance(y, int) for y in exclude):
-            raise _error(path, f"{where}exclude_years", "expected a list of years")
+        if not all(isinstance(y, int) and not isinstance(y, bool) and first <= y <= last
+                   for y in exclude):
+            raise _error(path, f"{where}exclude_years",
+                         f"expected a list of years from {first} to {last}, got {exclude!r}")
+        target_first = _get(item, "first_year", where, path, int, first)
+        if not first <= target_first <= last:
+            raise _error(path, f"{where}first_year", f"expected a year from {first} to {last} "
+                         f"(the spec's years), got {target_first}")
         targets.append(Target(series, variable, transform, float(sigma), float(weight),
-                              _get(item, "first_year", where, path, int, first), tuple(exclude),
-                              by_year, _get(item, "reason", where, path, str)))
+                              target_first, tuple(exclude), by_year,
+                              _get(item, "reason", where, path, str)))
     if not any(t.weight > 0 for t in targets):
         raise _error(path, "targets", "at least one target needs a weight > 0")
     spec = CalibrationSpec(path, model.name, _get(head, "data", "calibration.", path, str),
@@ -276,5 +292,20 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
     if not spec.data_path.is_file():
         raise _error(path, "calibration.data", f"no data file {spec.data!r} (looked for "
                      f"{spec.data_path}, relative to the spec's folder)")
-    spec.observations()  # validated now, before any fitting: a bad file fails at once
+    observations = spec.observations()  # validated now, before any fitting
+    for i, target in enumerate(spec.targets):
+        years = target_years(spec, target, observations)
+        if target.weight > 0 and not years:
+            raise _error(path, f"targets[{i}]", f"{target.series!r} has no observation in "
+                         f"{target.first_year}-{spec.last_year} once exclude_years are left out")
     return spec
+
+
+def target_years(spec: CalibrationSpec, target: Target, observations: pd.DataFrame,
+                 last_year: int | None = None) -> list[int]:
+    """The years a target compares: observed, from its first year to ``last_year`` (default:
+    the spec's), not excluded."""
+    last = spec.last_year if last_year is None else last_year
+    series = observations[target.series]
+    return [int(y) for y in series.index if target.first_year <= y <= last
+            and y not in target.exclude_years and pd.notna(series[y])]

@@ -1,0 +1,67 @@
+"""The fault battery: bad inputs of every kind give one clear error naming the file and the
+key, year or column; nothing is silently accepted, dropped or overwritten."""
+
+from __future__ import annotations
+
+import pytest
+
+from calibration.data_io import (
+    DATA_DIR,
+    OBSERVATIONS_FILE,
+    UNITS_FILE,
+    DataError,
+    load_observations,
+)
+from calibration.spec import SPEC_DIR, SpecError, load_spec
+
+SPEC = (SPEC_DIR / "salmon_cluster.toml").read_text(encoding="utf-8")
+
+
+def _spec(tmp_path, old: str, new: str):
+    assert old in SPEC, old
+    text = SPEC.replace(old, new).replace(
+        'data = "data/salmon_cluster_observations.csv"',
+        f'data = "{(DATA_DIR / OBSERVATIONS_FILE).as_posix()}"')
+    path = tmp_path / "spec.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("old", "new", "key", "message"), [
+    ('"1978-1984" = 0.6', '"1984-1978" = 0.6', "sigma_by_years.1984-1978", "runs backwards"),
+    ('"1978-1984" = 0.6', '"1970-1984" = 0.6', "sigma_by_years.1970-1984", "outside"),
+    ("exclude_years = [1981]", "exclude_years = [1881]", "targets[0].exclude_years",
+     "from 1978 to 2003"),
+    ("first_year = 1984\nreason", "first_year = 2010\nreason", "targets[1].first_year",
+     "from 1978 to 2003"),
+    ("first_year = 1978\nexclude", "first_year = 1900\nexclude", "targets[0].first_year",
+     "from 1978 to 2003"),
+    ("recombination = 0.7", "recombination = 5", "search.recombination", "probability"),
+    ("tol = 1e-7", "tol = -1", "search.tol", ">= 0"),
+])
+def test_spec_values_out_of_range_are_refused(model, tmp_path, old, new, key, message):
+    """Each of these was accepted before (the first silently dropped a sigma, the fourth
+    silently dropped the price target)."""
+    path = _spec(tmp_path, old, new)
+    with pytest.raises(SpecError) as info:
+        load_spec(model, path)
+    text = str(info.value)
+    assert str(path) in text and key in text and message in text
+
+
+@pytest.mark.parametrize(("column", "year", "factor"), [
+    ("chile_salmon_production_t", 1995, 20.0),   # Chile above the world total
+    ("world_farmed_salmon_t", 2000, 1.5),
+    ("chile_world_share", 1990, 2.0),
+    ("chile_trout_production_t", 1999, 0.5),
+])
+def test_data_whose_columns_disagree_are_refused(tmp_path, column, year, factor):
+    data = load_observations()
+    data.loc[year, column] *= factor
+    data.to_csv(tmp_path / OBSERVATIONS_FILE, float_format="%.10g")
+    (tmp_path / UNITS_FILE).write_bytes((DATA_DIR / UNITS_FILE).read_bytes())
+    with pytest.raises(DataError) as info:
+        load_observations(tmp_path / OBSERVATIONS_FILE)
+    text = str(info.value)
+    assert str(tmp_path / OBSERVATIONS_FILE) in text and "must agree" in text
+    assert info.value.year == year
