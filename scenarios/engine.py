@@ -30,6 +30,7 @@ from scenarios.spec import (
     Condition,
     Scenario,
     ScenarioError,
+    check_order,
     default_model,
     intensity_parameter,
     load,
@@ -171,6 +172,10 @@ def _overrides(scenario: Scenario, params: Mapping[str, object] | None,
                 f"{START_PARAMETERS[stage]!r} cannot be set for scenario {scenario.name!r}: "
                 f"its {stage} stage starts when {scenario.starts[stage]}"
             )
+    # The same checks as a scenario file's: stage starts set here must still follow each other.
+    starts = {**scenario.starts, **{stage: extra[name] for stage, name in START_PARAMETERS.items()
+                                     if name in extra}}
+    check_order(Path(f"{scenario.name} (with the parameters given)"), starts)
     return extra
 
 

@@ -194,12 +194,19 @@ def _choices(name: str, valid: list[str] | tuple[str, ...]) -> str:
 
 
 def scenario_path(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
-    """Locate a scenario: a ``.toml`` path, or a name (beside ``relative_to``, then shipped)."""
+    """Locate a scenario: a ``.toml`` path, or a name (beside ``relative_to``, then shipped).
+
+    A relative path is taken relative to ``relative_to`` when given (a ``base`` is resolved
+    beside the file that names it), otherwise to the working directory.
+    """
     text = str(name_or_path)
     if text.endswith(".toml") or "/" in text or "\\" in text:
         path = Path(text)
+        if relative_to is not None and not path.is_absolute():
+            # a base named by path is beside the file that names it, wherever the user is
+            path = relative_to / path
         if not path.is_file():
-            raise ScenarioError(f"no scenario file {text!r}")
+            raise ScenarioError(f"no scenario file {str(path)!r}")
         return path
     folders = [relative_to] if relative_to is not None else []
     for folder in [*folders, SHIPPED_DIR]:
@@ -332,7 +339,8 @@ def _check_complete(path: Path, levers: dict, starts: dict) -> None:
                     f"gives the start of {', '.join(STAGES[1:])}")
 
 
-def _check_order(path: Path, starts: Mapping[str, Start]) -> None:
+def check_order(path: Path, starts: Mapping[str, Start]) -> None:
+    """Refuse calendar stage starts that do not increase (naming ``path`` and the stage)."""
     calendar = [(s, starts[s]) for s in STAGES if not isinstance(starts[s], Condition)]
     for (first, a), (second, b) in zip(calendar, calendar[1:], strict=False):
         if not a < b:  # type: ignore[operator]
@@ -421,7 +429,7 @@ def _load(path: Path, model: Model, chain: tuple[Path, ...],
         starts = {**parent.starts, **layer["starts"]}
         parameters = {**parent.parameters, **layer["parameters"]}
         horizon = layer["horizon"] or parent.horizon
-    _check_order(path, starts)
+    check_order(path, starts)
     return Scenario(
         name=raw["name"], description=raw["description"].strip(),
         rationale=raw["rationale"].strip(), path=path, base=base_name, horizon=horizon,

@@ -65,3 +65,30 @@ def test_data_whose_columns_disagree_are_refused(tmp_path, column, year, factor)
     text = str(info.value)
     assert str(tmp_path / OBSERVATIONS_FILE) in text and "must agree" in text
     assert info.value.year == year
+
+
+def test_a_base_given_as_a_path_is_found_beside_the_file_not_in_the_working_dir(
+        tmp_path, monkeypatch):
+    import scenarios
+
+    here, elsewhere = tmp_path / "mine", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    parent = ('name = "parent"\nbase = "historical"\ndescription = "d"\nrationale = "r"\n'
+              "[levers]\nexport_promotion = [{0}, {0}, {0}]\n")
+    (here / "parent.toml").write_text(parent.format(1))
+    (elsewhere / "parent.toml").write_text(parent.format(0))
+    (here / "child.toml").write_text('name = "child"\nbase = "parent.toml"\n'
+                                     'description = "d"\nrationale = "r"\n')
+    monkeypatch.chdir(elsewhere)  # before the fix the child inherited this folder's parent
+    assert scenarios.load(here / "child.toml").levers["export_promotion"] == (1.0, 1.0, 1.0)
+
+
+def test_parameters_given_with_a_scenario_pass_the_scenario_checks(capsys):
+    """``--set`` went around the stage-order check that a scenario file gets."""
+    from clusterdyn.cli import main
+
+    assert main(["run", "--scenario", "historical", "--set",
+                 "Maturing stage start year=2000", "-o", "-"]) == 2
+    err = capsys.readouterr().err
+    assert "calendar stage starts must increase" in err and "Traceback" not in err
