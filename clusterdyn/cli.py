@@ -63,8 +63,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from scenarios import command as scenario_command
     from sdmodels import load_model
 
+    inputs = [args.scenario if args.scenario and args.scenario.endswith(".toml") else None,
+              args.model if args.model.endswith(".mdl") else None]
     if args.output != "-":
-        output_file(args.output)  # before the run: fail at once on an unwritable output
+        output_file(args.output, inputs)  # before the run: fail at once on a bad output
     model = load_model(args.model, defaults=args.defaults)
     variables = "all" if args.all_variables else (args.variables or None)
     if args.scenario:
@@ -74,7 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         params, until = parse_assignments(args.set), args.until
     frame = model.run(params=params, until=until, dt=args.dt, variables=variables)
-    write_atomically(args.output, lambda handle: frame.to_csv(handle, float_format="%.10g"))
+    write_atomically(args.output, lambda handle: frame.to_csv(handle, float_format="%.10g"),
+                     inputs)
     if args.output != "-":
         print(f"wrote {len(frame)} years x {frame.shape[1]} variables to {args.output}")
     return 0

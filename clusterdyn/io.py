@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -19,18 +19,49 @@ def current_umask() -> int:
     return mask
 
 
-def output_file(path: str | Path) -> Path:
+#: The project's root (the folder holding the packages).
+ROOT = Path(__file__).resolve().parents[1]
+#: Shipped input files no command may write over: the models and their declarations, the
+#: calibration specs and data, the scenarios and their costs (glob patterns under ROOT).
+#: Results files (calibration/results/) are outputs of calibrate, posterior and profile; a
+#: command that reads one names it in its own ``inputs``.
+SHIPPED_INPUTS = ("sdmodels/*.mdl", "sdmodels/*.toml", "calibration/*.toml",
+                  "calibration/data/*", "scenarios/*.toml", "figures/*.mplstyle")
+
+
+def shipped_inputs() -> set[Path]:
+    """The shipped input files that exist now (resolved paths)."""
+    return {p.resolve() for pattern in SHIPPED_INPUTS for p in ROOT.glob(pattern)}
+
+
+def output_file(path: str | Path, inputs: Iterable[str | Path | None] = ()) -> Path:
     """Check that ``path`` can be written as an output file; create its folder.
 
     Called before a command computes anything, so that a long computation never ends on an
-    unwritable output.
+    unwritable output, and an output never replaces one of the command's inputs.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The output file.
+    inputs : iterable of paths
+        The files the command reads (None entries are ignored).
 
     Raises
     ------
     UsageError
-        If ``path`` is a folder, or its folder cannot be created or written.
+        If ``path`` is one of ``inputs`` or a shipped input file (:data:`SHIPPED_INPUTS`), is
+        a folder, or its folder cannot be created or written.
     """
     target = Path(path)
+    resolved = target.resolve()
+    if resolved in {Path(p).resolve() for p in inputs if p is not None}:
+        raise UsageError(f"output {str(path)!r} is also an input of this command: choose "
+                         "another output file (nothing was written)")
+    if resolved in shipped_inputs():
+        raise UsageError(f"output {str(path)!r} is a shipped input file "
+                         f"({resolved.relative_to(ROOT)}): choose another output file "
+                         "(nothing was written)")
     if target.is_dir():
         raise UsageError(f"output {str(path)!r} is a folder: expected a file path inside it, "
                          f"e.g. {str(target / 'result.csv')!r}")
@@ -55,7 +86,8 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~current_umask()
 
 
-def write_atomically(path: str | Path, write: Callable[[IO[str]], None]) -> None:
+def write_atomically(path: str | Path, write: Callable[[IO[str]], None],
+                     inputs: Iterable[str | Path | None] = ()) -> None:
     """Write a text file through ``write(handle)``; ``"-"`` writes to standard output.
 
     The content goes to a temporary file in the target folder that is renamed over ``path``
@@ -66,13 +98,14 @@ def write_atomically(path: str | Path, write: Callable[[IO[str]], None]) -> None
     Raises
     ------
     UsageError
-        If ``path`` cannot be written (see :func:`output_file`).
+        If ``path`` cannot be written or is an input (see :func:`output_file`, which also
+        takes ``inputs``).
     """
     if str(path) == "-":
         write(sys.stdout)
         sys.stdout.flush()
         return
-    target = output_file(path)
+    target = output_file(path, inputs)
     mode = _mode_for(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

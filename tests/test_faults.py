@@ -92,3 +92,34 @@ def test_parameters_given_with_a_scenario_pass_the_scenario_checks(capsys):
                  "Maturing stage start year=2000", "-o", "-"]) == 2
     err = capsys.readouterr().err
     assert "calendar stage starts must increase" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("target", ["calibration/salmon_cluster.toml",
+                                    "scenarios/historical.toml",
+                                    "calibration/data/salmon_cluster_observations.csv"])
+def test_an_output_never_replaces_a_shipped_input(capsys, target):
+    from pathlib import Path
+
+    from clusterdyn.cli import main
+    from clusterdyn.io import ROOT
+
+    path = ROOT / target
+    before = path.read_bytes()
+    assert main(["run", "-o", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "shipped input file" in err and "Traceback" not in err
+    assert path.read_bytes() == before
+    assert not list(Path(path.parent).glob(f".{path.name}.*.tmp"))
+
+
+def test_an_output_never_replaces_the_commands_own_input(tmp_path, capsys):
+    from clusterdyn.cli import main
+    from scenarios.spec import SHIPPED_DIR
+
+    mine = tmp_path / "mine.toml"
+    mine.write_text((SHIPPED_DIR / "historical.toml").read_text().replace(
+        'name = "historical"', 'name = "mine"'))
+    before = mine.read_bytes()
+    assert main(["run", "--scenario", str(mine), "-o", str(mine)]) == 2
+    assert "also an input" in capsys.readouterr().err
+    assert mine.read_bytes() == before
