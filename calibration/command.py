@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
-from calibration.data_io import load_observations
-from calibration.results import report_markdown, write_toml
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
@@ -18,8 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "calibrate",
         help="calibrate the model to the shipped FAO data",
+        # A description is not %-formatted by argparse (unlike an argument's help): a
+        # literal "95%" here, "95%%" only in help strings.
         description="Seeded global search (differential evolution) and least-squares "
-        "refinement; writes the parameters with 95%% intervals, fit statistics and "
+        "refinement; writes the parameters with 95% intervals, fit statistics and "
         "provenance as TOML, and a markdown fit report beside it (same name, .md).",
     )
     parser.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
@@ -36,8 +40,82 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_command)
 
 
+def plural(n: int, noun: str, plural_form: str | None = None) -> str:
+    """``n`` and ``noun`` in the right number: ``"1 scenario"``, ``"2 scenarios"``.
+
+    Parameters
+    ----------
+    n : int
+        How many.
+    noun : str
+        Singular form.
+    plural_form : str, optional
+        Irregular plural (default: ``noun + "s"``).
+
+    Returns
+    -------
+    str
+        ``n`` with thousands separators, a space and the noun.
+    """
+    return f"{n:,} {noun if n == 1 else plural_form or noun + 's'}"
+
+
+@contextlib.contextmanager
+def warnings_as_lines(command: str) -> Iterator[None]:
+    """Show the data-sufficiency warning of a fit as one line on stderr while it runs.
+
+    ``warnings.warn`` would print two lines (file, line number and source) that mean nothing
+    to a user of the command line; and under a filter that turns warnings into errors (as in
+    the tests) the run would stop, where the command line promises that it continues.
+
+    Parameters
+    ----------
+    command : str
+        Subcommand named in the line (``clusterdyn COMMAND: warning: ...``).
+    """
+    from calibration.objective import SparseDataWarning
+
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: object,
+             **kwargs: object) -> None:
+        if issubclass(category, SparseDataWarning):
+            print(f"clusterdyn {command}: warning: {message}", file=sys.stderr, flush=True)
+        else:  # any other warning is a programming matter: shown as Python shows it
+            original(message, category, *args, **kwargs)  # type: ignore[arg-type]
+
+    # catch_warnings restores the filters and showwarning on exit.
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SparseDataWarning)
+        warnings.showwarning = show
+        yield
+
+
 def run_command(args: argparse.Namespace) -> int:
+    """Calibrate, write the results TOML and the markdown report, print the summary.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``calibrate`` options.
+
+    Returns
+    -------
+    int
+        Exit status 0 (errors are raised and reported by :func:`clusterdyn.cli.main`).
+
+    Raises
+    ------
+    sdmodels.ModelInputError
+        If the fitted years hold no more observations than free parameters (checked by
+        :func:`calibration.objective.check_observations`, which also warns, as one line on
+        stderr, when they hold fewer than two per parameter).
+    """
+    # Imported here, not at the top: the parser is built for every `clusterdyn --help`, which
+    # must not wait for pandas, PySD and scipy.
+    from calibration.data_io import load_observations
     from calibration.fit import calibrate
+    from calibration.results import report_markdown, write_toml
     from calibration.spec import load_spec
     from sdmodels import load_model
 
@@ -49,8 +127,9 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--until {args.until}: expected a year after {spec.first_year} and "
                          f"no later than {spec.last_year}")
     started = time.perf_counter()
-    result = calibrate(model, spec, until=args.until, seed=args.seed, quick=args.quick,
-                       progress=not args.no_progress)
+    with warnings_as_lines("calibrate"):
+        result = calibrate(model, spec, until=args.until, seed=args.seed, quick=args.quick,
+                           progress=not args.no_progress)
     elapsed = time.perf_counter() - started
     observations = load_observations()
     run = result.simulate()
@@ -60,5 +139,6 @@ def run_command(args: argparse.Namespace) -> int:
     write_atomically(report, lambda handle: handle.write(report_markdown(data, run,
                                                                          observations)))
     print(result.summary())
-    print(f"\n{result.evaluations} model runs in {elapsed:.1f} s; wrote {args.output} and {report}")
+    print(f"\n{plural(result.evaluations, 'model run')} in {elapsed:.1f} s; wrote {args.output} "
+          f"and {report}")
     return 0

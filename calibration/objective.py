@@ -2,18 +2,71 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from calibration.spec import CalibrationSpec, Target
+from sdmodels.errors import ModelInputError
 from sdmodels.vectorized import VectorizedModel
 
 #: Residual given to a run that produced NaN, infinity or a non-positive value under a log
 #: transform: large enough to lose against any finite fit, finite so optimisers keep working.
 FAILED_RUN_RESIDUAL = 1e3
 _TINY = 1e-12
+#: Fewer fitted observations per free parameter than this draws a :class:`SparseDataWarning`.
+WARN_OBSERVATIONS_PER_PARAMETER = 2
+
+
+class SparseDataWarning(UserWarning):
+    """The fitted data barely outnumber the free parameters (see :func:`check_observations`)."""
+
+
+def check_observations(n_observations: int, n_parameters: int, years: tuple[int, int]) -> None:
+    """Refuse a fit the data cannot determine, and warn about one they barely determine.
+
+    Rule: a fit needs more observations ``n`` than free parameters ``p`` (``n >= p + 1``):
+    with ``n <= p`` the optimum can interpolate the data, the residual variance
+    ``s^2 = SSR / (n - p)`` behind the intervals is undefined and every interval would be
+    spurious. It draws a warning when ``n < 2 p``, i.e. fewer residual degrees of freedom
+    ``n - p`` than parameters: the fit runs, but its intervals rest on a handful of degrees of
+    freedom and overfitting is likely. (The shipped fits have 45 and 29 observations for 11
+    parameters, 4.1 and 2.6 per parameter, and pass.)
+
+    Parameters
+    ----------
+    n_observations : int
+        Weighted observations in the fitted years.
+    n_parameters : int
+        Free parameters of the spec.
+    years : tuple of int
+        First and last fitted year, named in the messages.
+
+    Raises
+    ------
+    sdmodels.ModelInputError
+        If ``n_observations <= n_parameters``.
+
+    Warns
+    -----
+    SparseDataWarning
+        If ``n_observations < 2 * n_parameters``.
+    """
+    first, last = years
+    counted = (f"the data {first}-{last} hold {n_observations} "
+               f"observation{'' if n_observations == 1 else 's'} for "
+               f"{n_parameters} free parameter{'' if n_parameters == 1 else 's'}")
+    if n_observations <= n_parameters:
+        raise ModelInputError(f"{counted}: a fit needs at least {n_parameters + 1} "
+                              f"(more observations than parameters); fit more years or free "
+                              f"fewer parameters in the spec")
+    if n_observations < WARN_OBSERVATIONS_PER_PARAMETER * n_parameters:
+        # stacklevel 3: the caller of Objective (calibrate, profile, posterior), not this file.
+        warnings.warn(f"{counted}, fewer than {WARN_OBSERVATIONS_PER_PARAMETER} per parameter: "
+                      f"the fit is poorly determined and its intervals unreliable",
+                      SparseDataWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -72,6 +125,10 @@ class Objective:
         self._columns = [(self.variables.index(t.target.variable), t.years - first)
                          for t in self.targets]
         self.n_observations = sum(len(t.years) for t in self.targets)
+        # Here rather than in calibrate(): every fit (calibration, profile, posterior) of the
+        # Python API and the command line passes through this constructor.
+        check_observations(self.n_observations, len(spec.parameters),
+                           (spec.first_year, last_year))
         self.evaluations = 0
 
     def to_params(self, u: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from calibration.data_io import load_observations
 from calibration.objective import Objective
-from calibration.results import _sig, read_results
+from calibration.results import ResultsFile, _sig, read_results
 from calibration.shipped import BURN, DRAWS, STEPS
 from calibration.spec import CalibrationSpec
 from sdmodels.errors import ModelInputError
@@ -36,6 +36,26 @@ from sdmodels.model import Model
 from sdmodels.vectorized import compile_model
 
 INITIAL_SPREAD = 1e-3  # radius of the walkers' start ball, in unit coordinates
+
+
+def default_burn(steps: int) -> int:
+    """Burn-in used when none is given: the shipped share of the steps, one sixth.
+
+    The shipped posteriors drop ``BURN`` = 2,000 of ``STEPS`` = 12,000 steps (about three
+    autocorrelation times of the slowest parameter); a shorter or longer chain drops the same
+    share, at least one step, so ``--steps`` alone gives a valid setting.
+
+    Parameters
+    ----------
+    steps : int
+        Steps of every walker (at least 2).
+
+    Returns
+    -------
+    int
+        ``max(1, steps * BURN // STEPS)``: 2,000 for 12,000 steps, 16 for 100.
+    """
+    return max(1, steps * BURN // STEPS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,24 +129,36 @@ class PosteriorSample:
         rounded.to_csv(handle, index=False, float_format="%.6g", lineterminator="\n")
 
 
-def posterior_from_results(results: str | Path, *, steps: int = STEPS, burn: int = BURN,
-                           draws: int = DRAWS, seed: int = 0, progress: bool = True
-                           ) -> PosteriorSample:
+def posterior_from_results(results: str | Path | ResultsFile, *, steps: int = STEPS,
+                           burn: int | None = None, draws: int = DRAWS, seed: int = 0,
+                           progress: bool = True) -> PosteriorSample:
     """Sample the posterior of the calibration in a results file (see :func:`sample_posterior`).
+
+    Parameters
+    ----------
+    results : str, pathlib.Path or ResultsFile
+        The results file, or its content already read by
+        :func:`calibration.results.read_results`.
+    steps, burn, draws, seed, progress
+        As :func:`sample_posterior` (``burn`` defaults to :func:`default_burn` of ``steps``).
+
+    Returns
+    -------
+    PosteriorSample
 
     Raises
     ------
     sdmodels.ModelInputError
         If the file is missing or malformed, or the settings are inconsistent.
     """
-    read = read_results(results)
+    read = results if isinstance(results, ResultsFile) else read_results(results)
     return sample_posterior(read.model, read.spec, read.estimates, read.objective,
                             until=read.fit_last_year, steps=steps, burn=burn, draws=draws,
                             seed=seed, progress=progress)
 
 
 def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFrame,
-                     optimum: float, *, until: int, steps: int = STEPS, burn: int = BURN,
+                     optimum: float, *, until: int, steps: int = STEPS, burn: int | None = None,
                      draws: int = DRAWS, seed: int = 0, progress: bool = True,
                      observations: pd.DataFrame | None = None) -> PosteriorSample:
     """Sample the posterior of a calibration with emcee's ensemble sampler.
@@ -142,8 +174,11 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
         The calibration's payoff at the optimum (sets the residual variance s²).
     until : int
         Last fitted year.
-    steps, burn : int
-        Steps of every walker, and how many of the first are dropped.
+    steps : int
+        Steps of every walker.
+    burn : int, optional
+        How many of the first steps are dropped; default :func:`default_burn` of ``steps``
+        (one sixth, as the shipped 2,000 of 12,000).
     draws : int
         About how many draws to keep (the chain is thinned evenly).
     seed : int
@@ -162,6 +197,7 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
     sdmodels.ModelInputError
         If the settings are inconsistent or an estimate is missing.
     """
+    burn = default_burn(steps) if burn is None else burn
     if not 0 < burn < steps or draws < 1 or seed < 0:
         raise ModelInputError(f"steps = {steps}, burn = {burn}, draws = {draws}, seed = {seed}: "
                               "expected 0 < burn < steps, draws >= 1 and seed >= 0")
@@ -204,8 +240,12 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
     values = objective.to_params(chain)
     frame = pd.DataFrame(values, columns=list(spec.names))
     frame["log_posterior"] = log_prob
-    autocorr = pd.Series(sampler.get_autocorr_time(discard=burn, quiet=True, tol=0),
-                         index=list(spec.names))
+    # In a short chain a walker started on a bound (clipped there) may not have moved yet: its
+    # series is constant, its autocorrelation 0/0, and emcee's NaN for that parameter is the
+    # honest answer (the report shows "nan"), not a RuntimeWarning for the user.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        autocorr = pd.Series(sampler.get_autocorr_time(discard=burn, quiet=True, tol=0),
+                             index=list(spec.names))
     return PosteriorSample(
         draws=frame, acceptance=float(np.mean(sampler.acceptance_fraction)), autocorr=autocorr,
         steps=steps, burn=burn, walkers=walkers, thin=thin, seed=seed, hessian=hessian,

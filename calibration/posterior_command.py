@@ -28,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=whole_number(2, what="a whole number of at least 2"),
                         default=STEPS, help=f"steps of every walker (default {STEPS:,})")
     parser.add_argument("--burn", type=whole_number(1, what="a positive whole number"),
-                        default=BURN, help=f"first steps dropped (default {BURN:,})")
+                        default=None, help="first steps dropped (default: one sixth of "
+                        f"--steps: {BURN:,} of the default {STEPS:,})")
     parser.add_argument("--draws", type=whole_number(1, what="a positive whole number"),
                         default=DRAWS, help=f"about how many draws to keep (default {DRAWS:,})")
     parser.add_argument("--seed", type=whole_number(0, what="a whole number of at least 0"),
@@ -40,17 +41,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from calibration.posterior import posterior_from_results
+    """Sample the posterior of ``--results``, write the draws and the report, print the report.
 
+    The results file is checked first (a missing file is the first thing to report, not an
+    option that would only matter once it exists), then ``-o`` and ``--burn``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``posterior`` options.
+
+    Returns
+    -------
+    int
+        Exit status 0 (errors are raised and reported by :func:`clusterdyn.cli.main`).
+    """
+    from calibration.command import warnings_as_lines
+    from calibration.posterior import default_burn, posterior_from_results
+    from calibration.results import read_results
+
+    results = read_results(args.results)
     output = args.output or posterior_path(args.results)
     if output.suffix != ".csv":
         raise UsageError(f"-o {output}: expected a .csv file name")
-    if not args.burn < args.steps:
-        raise UsageError(f"--burn {args.burn}: expected fewer than --steps ({args.steps})")
+    burn = default_burn(args.steps) if args.burn is None else args.burn
+    if not burn < args.steps:
+        raise UsageError(f"--burn {burn}: expected fewer than --steps ({args.steps})")
     started = time.perf_counter()
-    sample = posterior_from_results(args.results, steps=args.steps, burn=args.burn,
-                                    draws=args.draws, seed=args.seed,
-                                    progress=not args.no_progress)
+    with warnings_as_lines("posterior"):
+        sample = posterior_from_results(results, steps=args.steps, burn=burn, draws=args.draws,
+                                        seed=args.seed, progress=not args.no_progress)
     elapsed = time.perf_counter() - started
     write_atomically(output, sample.to_csv)
     report = output.with_suffix(".md")

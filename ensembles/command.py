@@ -16,8 +16,7 @@ from typing import Any
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
-from sdmodels.errors import ModelInputError
-from sdmodels.model import SimulationError
+from sdmodels.errors import ModelInputError, SimulationError  # light: no PySD for --help
 
 _positive = whole_number(1, what="a positive whole number")
 _seed = whole_number(0, what="a whole number of at least 0")
@@ -134,6 +133,7 @@ def _csv(frame: Any, path: Path) -> None:
 def _bands(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str:
     import pandas as pd
 
+    from calibration.command import plural
     from ensembles.bands import band_table, bands_samples, write_bands_csv
     from ensembles.distributed import dataset_bands, stream_to_parquet
     from ensembles.plots import plot_bands, save_figure_files
@@ -154,17 +154,18 @@ def _bands(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str
     how = {"lhs": "Latin hypercube over the calibrated 95% intervals",
            "posterior": "drawn from the calibration's Gaussian posterior approximation",
            "mcmc": "resampled from the calibration's MCMC posterior draws"}[args.sampling]
-    fig = plot_bands(bands, reference, title=f"Monte Carlo bands: {args.runs:,} runs, {how} "
-                     f"(seed {args.seed})")
+    fig = plot_bands(bands, reference, title=f"Monte Carlo bands: {plural(args.runs, 'run')}, "
+                     f"{how} (seed {args.seed})")
     save_figure_files(fig, args.output, "bands")
     table = pd.DataFrame([vars(r) for r in ranges])
     _csv(table, args.output / "ranges.csv")
     write_atomically(args.output / "bands.csv", lambda handle: write_bands_csv(bands, handle))
     runs = " and runs/" if args.save_runs else ""
-    return f"{args.runs} runs; wrote bands.csv, ranges.csv, bands.png/.svg/.pdf{runs}"
+    return f"{plural(args.runs, 'run')}; wrote bands.csv, ranges.csv, bands.png/.svg/.pdf{runs}"
 
 
 def _sobol(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str:
+    from calibration.command import plural
     from ensembles.plots import plot_indices, save_figure_files
     from ensembles.sensitivity import problem_frame, sobol_indices
 
@@ -172,19 +173,20 @@ def _sobol(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str
                            log_kpis=args.log_kpis, resamples=args.resamples, **options)
     fig = plot_indices(result.indices, "ST", "ST_conf", "S1", ("total (ST)", "first order (S1)"),
                        title=f"Sobol' indices of the 2003 KPIs: {result.n_base} base samples, "
-                       f"{result.runs:,} runs (seed {args.seed})", unit_range=True,
+                       f"{plural(result.runs, 'run')} (seed {args.seed})", unit_range=True,
                        xlabel="share of the KPI's variance; error bars: bootstrap 95% intervals")
     save_figure_files(fig, args.output, "sobol")
     _csv(problem_frame(result.problem), args.output / "sobol_problem.csv")
     _csv(result.convergence, args.output / "sobol_convergence.csv")
     _csv(result.indices, args.output / "sobol_indices.csv")
     worst = result.convergence[["max_change_S1", "max_change_ST"]].to_numpy().max()
-    return (f"{result.runs} runs; largest index change from N={args.base_samples} to "
+    return (f"{plural(result.runs, 'run')}; largest index change from N={args.base_samples} to "
             f"2N={result.n_base}: {worst:.3f}; wrote sobol_indices.csv, sobol_convergence.csv, "
             "sobol_problem.csv, sobol.png/.svg/.pdf")
 
 
 def _morris(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str:
+    from calibration.command import plural
     from ensembles.plots import plot_indices, save_figure_files
     from ensembles.sensitivity import morris_indices, problem_frame
 
@@ -194,14 +196,15 @@ def _morris(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> st
     fig = plot_indices(result.indices, "mu_star", "mu_star_conf", "sigma",
                        ("mu* (mean |elementary effect|)", "sigma"),
                        title=f"Morris screening of the 2003 KPIs: {result.trajectories} "
-                       f"trajectories, {result.levels} levels, {result.runs:,} runs "
+                       f"trajectories, {result.levels} levels, {plural(result.runs, 'run')} "
                        f"(seed {args.seed})",
                        xlabel="KPI change for a move across the factor's whole range; error bars: "
                        "bootstrap 95% intervals of mu*")
     save_figure_files(fig, args.output, "morris")
     _csv(problem_frame(result.problem), args.output / "morris_problem.csv")
     _csv(result.indices, args.output / "morris_indices.csv")
-    return f"{result.runs} runs; wrote morris_indices.csv, morris_problem.csv, morris.png/.svg/.pdf"
+    return (f"{plural(result.runs, 'run')}; wrote morris_indices.csv, morris_problem.csv, "
+            "morris.png/.svg/.pdf")
 
 
 def run_command(args: argparse.Namespace) -> int:

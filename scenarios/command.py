@@ -57,6 +57,8 @@ def trajectories_long(runs: dict[str, ScenarioRun]) -> pd.DataFrame:
 
 def run_command(args: argparse.Namespace) -> int:
     """Validate all scenarios, run them, then write the three files atomically."""
+    from calibration.command import plural
+
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output}: expected a folder, found a file")
     runs, reference = run_all(args.names or None)
@@ -71,5 +73,6 @@ def run_command(args: argparse.Namespace) -> int:
     for name, result in runs.items():
         starts = ", ".join(f"{s} {v}" for s, v in result.start_labels().items())
         print(f"{name}: {starts}")
-    print(f"wrote {len(runs)} scenarios to {args.output}/ (trajectories.csv, kpis.csv, kpis.md)")
+    print(f"wrote {plural(len(runs), 'scenario')} to {args.output}/ (trajectories.csv, kpis.csv, "
+          "kpis.md)")
     return 0

@@ -7,10 +7,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
-from validation.report import Section, failed_section
+
+if TYPE_CHECKING:  # the parser is built for every `clusterdyn --help`: no pint or PySD then
+    from validation.report import Section
 
 #: Section names accepted by ``--only`` -> titles in the report.
 SECTIONS = {"units": "units", "reality": "reality checks", "integration": "integration",
@@ -69,6 +72,7 @@ def _base_parameters(model_name: str, which: str) -> tuple[dict[str, float], str
 
 def _timed(title: str, build: Callable[[], Section]) -> tuple[Section, float]:
     from sdmodels import ModelInputError, SimulationError
+    from validation.report import failed_section
 
     started = time.perf_counter()
     try:
@@ -124,7 +128,8 @@ def run_command(args: argparse.Namespace) -> int:
               f"`{model.sha256[:16]}`), baseline parameters: {label}; written by "
               "`clusterdyn check`.")  # fmt: skip
     if len(wanted) < len(SECTIONS):
-        header += f" Only the sections {', '.join(s.title for s in sections)} were run."
+        header += (" Only the section " + sections[0].title + " was run." if len(sections) == 1
+                   else f" Only the sections {', '.join(s.title for s in sections)} were run.")
     text = report.render_markdown(sections, header)
     write_atomically(args.output, lambda handle: handle.write(text))
     failed = [s.title for s in sections if not s.passed]
