@@ -12,7 +12,7 @@ from pathlib import Path
 
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
-from clusterdyn.io import write_atomically
+from clusterdyn.io import output_file, write_atomically
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -113,7 +113,6 @@ def run_command(args: argparse.Namespace) -> int:
     """
     # Imported here, not at the top: the parser is built for every `clusterdyn --help`, which
     # must not wait for pandas, PySD and scipy.
-    from calibration.data_io import load_observations
     from calibration.fit import calibrate
     from calibration.results import report_markdown, write_toml
     from calibration.spec import load_spec
@@ -126,12 +125,17 @@ def run_command(args: argparse.Namespace) -> int:
     if args.until is not None and not spec.first_year < args.until <= spec.last_year:
         raise UsageError(f"--until {args.until}: expected a year after {spec.first_year} and "
                          f"no later than {spec.last_year}")
+    # Both outputs are checked before the search, which takes a while: never an unwritable
+    # output after it, never an output over the spec, its data or the model.
+    inputs = [spec.path, spec.data_path, model.mdl_path]
+    for path in (args.output, args.output.with_suffix(".md")):
+        output_file(path, inputs)
     started = time.perf_counter()
     with warnings_as_lines("calibrate"):
         result = calibrate(model, spec, until=args.until, seed=args.seed, quick=args.quick,
                            progress=not args.no_progress)
     elapsed = time.perf_counter() - started
-    observations = load_observations()
+    observations = spec.observations()
     run = result.simulate()
     data = result.to_dict(observations, run)
     write_atomically(args.output, lambda handle: write_toml(data, handle))

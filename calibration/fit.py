@@ -173,6 +173,16 @@ def calibrate(
     Returns
     -------
     CalibrationResult
+
+    Raises
+    ------
+    sdmodels.ModelInputError
+        If the fitted years hold no more observations than free parameters.
+
+    Warns
+    -----
+    calibration.objective.SparseDataWarning
+        Below two observations per free parameter.
     """
     # Parameters the spec does not free keep the .mdl's values, never an earlier fit's.
     model = (model or load_model("salmon_cluster")).with_mdl_defaults()

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from calibration.data_io import load_observations
 from calibration.objective import Objective
 from calibration.results import ResultsFile, _sig, read_results
 from calibration.shipped import BURN, DRAWS, STEPS
@@ -207,7 +206,7 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
     hessian = estimates.loc[list(spec.names)]
     start = hessian["value"].to_numpy(dtype=float)
     last = int(until)
-    observations = load_observations() if observations is None else observations
+    observations = spec.observations() if observations is None else observations
     objective = Objective(spec, compile_model(model), observations, last)
     p = len(spec.names)
     s2 = 2.0 * optimum / max(objective.n_observations - p, 1)

@@ -24,7 +24,6 @@ import tomli_w
 from scipy import stats
 from tqdm.auto import tqdm
 
-from calibration.data_io import load_observations
 from calibration.fit import calibrate
 from calibration.results import HOLDOUT_TOLERANCE, QUALITY_YEARS, CalibrationResult
 from calibration.spec import SPEC_DIR, SpecError, load_spec
@@ -109,6 +108,9 @@ def build(variant: Variant) -> tuple[Path, Path]:
         spec = tomllib.load(handle)
     spec["parameters"] = [*spec["parameters"], *variant.parameters]
     spec["targets"] = [*spec["targets"], *variant.targets]
+    # The copy lives in the cache folder: its data path must not depend on where it is.
+    data = SPEC_DIR / spec["calibration"]["data"]
+    spec["calibration"]["data"] = data.resolve().as_posix()
     digest = hashlib.sha256((text + tomli_w.dumps(spec)).encode()).hexdigest()[:16]
     folder = cache_root() / "variants" / f"{variant.name}-{digest}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -136,7 +138,7 @@ def score(variant: Variant, quick: bool = False) -> VariantScore:
     mdl, spec_path = build(variant)
     model = load_model(str(mdl))
     spec = load_spec(model, spec_path)
-    observations = load_observations()
+    observations = spec.observations()
     production = observations[PRODUCTION_SERIES]
     fits = [calibrate(model, spec, until=until, seed=0, quick=quick, progress=False)
             for until in (HOLDOUT_LAST_FIT, None)]

@@ -7,16 +7,25 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
-from scenarios.engine import ScenarioRun, scenario_parameters
-from scenarios.kpis import kpi_csv_frame, kpi_markdown, kpi_table, run_all
-from scenarios.spec import available
+from scenarios.catalog import available
+
+if TYPE_CHECKING:  # the parser is built for every `clusterdyn --help`: pandas is imported late
+    import pandas as pd
+
+    from scenarios.engine import ScenarioRun
 
 __all__ = ["add_parser", "run_command", "scenario_parameters", "trajectories_long"]
+
+
+def scenario_parameters(*args: Any, **kwargs: Any) -> tuple[dict[str, float], int]:
+    """:func:`scenarios.engine.scenario_parameters` (imported when called)."""
+    from scenarios.engine import scenario_parameters as parameters
+
+    return parameters(*args, **kwargs)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +55,8 @@ def trajectories_long(runs: dict[str, ScenarioRun]) -> pd.DataFrame:
         Columns ``scenario, year, variable, value``; ``variable`` includes ``Policy cost``
         (million USD in the calendar year).
     """
+    import pandas as pd
+
     parts = []
     for name, result in runs.items():
         frame = result.trajectories.join(result.cost)
@@ -58,6 +69,7 @@ def trajectories_long(runs: dict[str, ScenarioRun]) -> pd.DataFrame:
 def run_command(args: argparse.Namespace) -> int:
     """Validate all scenarios, run them, then write the three files atomically."""
     from calibration.command import plural
+    from scenarios.kpis import kpi_csv_frame, kpi_markdown, kpi_table, run_all
 
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output}: expected a folder, found a file")

@@ -21,15 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from scenarios.catalog import RESERVED, SHIPPED_DIR, available
 from sdmodels import MAX_YEAR, ModelInputError, load_model
 from sdmodels.errors import suggest
 from sdmodels.model import Model
 
 #: Folder of the shipped scenario files (``costs.toml`` there is not a scenario).
-SHIPPED_DIR = Path(__file__).parent
-#: File stems in ``SHIPPED_DIR`` that are not scenarios.
-RESERVED = frozenset({"costs"})
-
 #: Scenario lever keys and the model's lever names (``<Lever> stage k intensity``).
 LEVERS: Mapping[str, str] = MappingProxyType({
     "regulation": "Regulation",
@@ -168,13 +165,6 @@ class Scenario:
 def default_model() -> Model:
     """The salmon cluster model (loaded once per process)."""
     return load_model("salmon_cluster")
-
-
-def available() -> list[str]:
-    """Names of the shipped scenarios: ``historical`` and ``no_policy`` first, then A-Z."""
-    names = sorted(p.stem for p in SHIPPED_DIR.glob("*.toml") if p.stem not in RESERVED)
-    first = [n for n in ("historical", "no_policy") if n in names]
-    return first + [n for n in names if n not in first]
 
 
 def _show(path: Path) -> str:

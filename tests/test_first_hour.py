@@ -214,7 +214,13 @@ def test_a_specs_data_key_is_honoured_relative_to_the_spec(tmp_path, model):
     from calibration.spec import load_spec
 
     tripled = load_observations()
-    tripled["chile_salmon_production_t"] *= 3
+    tripled["chile_salmon_production_t"] *= 3  # and the columns that must agree with it
+    tripled["world_farmed_salmon_t"] = (tripled["chile_salmon_production_t"]
+                                        + tripled["rest_of_world_salmon_t"])
+    tripled["chile_salmonid_production_t"] = (tripled["chile_salmon_production_t"]
+                                              + tripled["chile_trout_production_t"])
+    tripled["chile_world_share"] = (tripled["chile_salmon_production_t"]
+                                    / tripled["world_farmed_salmon_t"])
     tripled.to_csv(tmp_path / "my_data.csv", float_format="%.10g")
     shutil.copy(DATA_DIR / UNITS_FILE, tmp_path / UNITS_FILE)
     spec = load_spec(model, _spec_with_data(tmp_path, "my_data.csv"))
