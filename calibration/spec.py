@@ -7,7 +7,6 @@ naming the file and the key (``parameters[2].upper``) and what was expected.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pandas as pd
 
 from calibration.data_io import OBSERVATION_SCHEMA, load_observations
 from sdmodels.errors import suggest
+from sdmodels.files import FileProblem, read_toml
 from sdmodels.model import Model
 
 SPEC_DIR = Path(__file__).parent
@@ -197,13 +197,12 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
         Naming the file and the key for any invalid entry.
     """
     path = Path(path) if path is not None else SPEC_DIR / f"{model.name}.toml"
+    if not path.exists():
+        raise SpecError(f"{path}: no such calibration spec")
     try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such calibration spec") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+        raw = read_toml(path)
+    except FileProblem as exc:
+        raise SpecError(f"{path}: {exc}") from None
     _check_keys(raw, {"calibration", "search", "parameters", "targets"}, "", path)
     head = _get(raw, "calibration", "", path, dict)
     _check_keys(head, {"model", "data", "first_year", "last_year"}, "calibration.", path)

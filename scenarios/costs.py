@@ -8,7 +8,6 @@ is in force). Units: million USD per year.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 
 from scenarios.spec import LEVERS, SHIPPED_DIR, STAGES, _choices, _fail
 from scenarios.spec import intensity_parameter as _intensity
+from sdmodels.files import FileProblem, read_toml
 
 COSTS_FILE = SHIPPED_DIR / "costs.toml"
 
@@ -55,9 +55,8 @@ def load_costs(path: str | Path | None = None) -> PolicyCosts:
     """
     path = Path(path) if path is not None else COSTS_FILE
     try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raw = read_toml(path)
+    except FileProblem as exc:
         raise _fail(path, None, f"cannot read the cost table: {exc}") from None
     for key in raw:
         if key not in ("basis", "levers"):

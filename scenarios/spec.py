@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from scenarios.catalog import RESERVED, SHIPPED_DIR, available
 from sdmodels import MAX_YEAR, ModelInputError, load_model
 from sdmodels.errors import suggest
+from sdmodels.files import FileProblem, read_toml
 from sdmodels.model import Model
 
 #: Folder of the shipped scenario files (``costs.toml`` there is not a scenario).
@@ -227,6 +227,9 @@ def parse_condition(text: str, path: Path, key: str, model: Model) -> Condition:
                     f"<op> <number>' with <op> one of {', '.join(OPERATORS)}, "
                     "e.g. 'Production >= 1350'")
     variable = match["var"]
+    if variable.strip().lower() == "time":
+        raise _fail(path, key, f"condition {text!r}: a stage that starts at a time is a calendar "
+                    f"start: write start = {number:g} instead of a condition on Time")
     watchable = [n for n, v in model.variables.items() if v.kind in ("stock", "auxiliary",
                                                                     "delay")]
     if variable not in watchable:
@@ -312,10 +315,9 @@ def _parse_layer(path: Path, raw: dict[str, Any], model: Model) -> dict[str, Any
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise _fail(path, None, f"not valid TOML: {exc}") from None
+        return read_toml(path)
+    except FileProblem as exc:
+        raise _fail(path, None, str(exc)) from None
 
 
 def _check_complete(path: Path, levers: dict, starts: dict) -> None:

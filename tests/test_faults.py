@@ -123,3 +123,58 @@ def test_an_output_never_replaces_the_commands_own_input(tmp_path, capsys):
     assert main(["run", "--scenario", str(mine), "-o", str(mine)]) == 2
     assert "also an input" in capsys.readouterr().err
     assert mine.read_bytes() == before
+
+
+def test_a_condition_on_time_says_to_use_a_calendar_start(model):
+    from pathlib import Path
+
+    import scenarios
+    from scenarios.spec import parse_condition
+
+    with pytest.raises(scenarios.ScenarioError, match="write start = 1990"):
+        parse_condition("Time >= 1990", Path("s.toml"), "stages.maturing.start", model)
+
+
+def test_check_refuses_zero_samples(capsys):
+    from clusterdyn.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["check", "--samples", "0", "-o", "-"])
+    assert stop.value.code == 2 and "positive whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("old", "new", "problem"), [
+    ("[0.05,1.5]", "[1.5,0.05]", "min > max"),
+    ("0.89", "1.9", "outside its declared range"),
+])
+def test_check_reports_inverted_ranges_and_defaults_outside_them(tmp_path, old, new, problem):
+    from sdmodels import load_model
+    from validation.units import check_declarations, check_units
+
+    source = load_model(defaults="mdl").mdl_path.read_text(encoding="utf-8")
+    start = source.index("Normal investment fraction=")
+    end = source.index("~", source.index("~", start) + 1)  # value and units, not the comment
+    declaration = source[start:end]
+    assert old in declaration, declaration
+    path = tmp_path / "salmon_cluster.mdl"
+    path.write_text(source[:start] + declaration.replace(old, new) + source[end:],
+                    encoding="utf-8")
+    model = load_model(str(path))
+    report = check_declarations(check_units(path), model.parameters)
+    assert not report.passed
+    assert any(i.variable == "Normal investment fraction" and problem in i.problem
+               for i in report.issues)
+
+
+@pytest.mark.parametrize("content", [b'name = "x\xff"\n', b"[unclosed\n", b""])
+@pytest.mark.parametrize("command", [["run", "--scenario"], ["calibrate", "--quick", "--spec"]])
+def test_unreadable_or_broken_toml_inputs_are_one_line(tmp_path, capsys, content, command):
+    from clusterdyn.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(content)
+    out = tmp_path / "out.toml"
+    assert main([*command, str(bad), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
 
@@ -18,16 +19,6 @@ if TYPE_CHECKING:  # the parser is built for every `clusterdyn --help`: no pint 
 #: Section names accepted by ``--only`` -> titles in the report.
 SECTIONS = {"units": "units", "reality": "reality checks", "integration": "integration",
             "stocks": "stocks", "behaviour": "behaviour"}  # fmt: skip
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--defaults", choices=("calibrated", "mdl"), default="calibrated",
                         help="baseline parameters: the shipped calibration (default) or the "
                         ".mdl's")
-    parser.add_argument("--samples", type=_positive, default=500, metavar="N",
+    parser.add_argument("--samples", type=whole_number(1, what="a positive whole number"),
+                        default=500, metavar="N",
                         help="random parameter sets for the stocks check (default 500)")
     parser.add_argument("--seed", type=int, default=0, help="seed of that sample (default 0)")
     parser.add_argument("--only", nargs="+", choices=list(SECTIONS), metavar="SECTION",
@@ -105,7 +97,8 @@ def run_command(args: argparse.Namespace) -> int:
         except reality.CheckFileError as exc:
             raise UsageError(str(exc)) from None
     builders: dict[str, Callable[[], Section]] = {
-        "units": lambda: report.units_section(units.check_units(model.mdl_path)),
+        "units": lambda: report.units_section(
+            units.check_declarations(units.check_units(model.mdl_path), model.parameters)),
         "reality checks": lambda: report.reality_section(
             reality.run_checks(model, checks, base), str(checks_path)),
         "integration": lambda: report.integration_section(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import fnmatch
 import math
 import operator
-import tomllib
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import pandas as pd
 
 from sdmodels import Model, ModelInputError, SimulationError
 from sdmodels.errors import suggest
+from sdmodels.files import FileProblem, read_toml
 from sdmodels.model import _pysd_deprecations_silenced
 
 RELATIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -238,12 +238,9 @@ def load_checks(model: Model, path: str | Path | None = None) -> tuple[RealityCh
     """
     path = Path(path) if path is not None else default_checks_path(model)
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise CheckFileError(path, "", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CheckFileError(path, "", f"not valid TOML: {exc}") from None
+        data = read_toml(path)
+    except FileProblem as exc:
+        raise CheckFileError(path, "", str(exc)) from None
     _unknown_keys(path, "(top level)", data, {"check"})
     checks = data.get("check")
     if not isinstance(checks, list) or not checks:

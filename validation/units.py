@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pint
 from pysd.translators.structures import abstract_expressions as ae
 
+from sdmodels.parameters import Parameter
 from validation.equations import Equation, parse_equations
 
 #: Vensim unit names (lower case, single spaces) -> pint unit of :data:`UNITS`.
@@ -403,3 +405,18 @@ def check_units(mdl_path: str | Path) -> UnitsReport:
                     pass
             issues.append(UnitsIssue(eq.name, eq.units, yields, str(exc)))
     return UnitsReport(Path(mdl_path), len(equations), tuple(issues))
+
+
+def check_declarations(report: UnitsReport, parameters: Mapping[str, Parameter]) -> UnitsReport:
+    """Add to ``report`` every parameter whose declared range is inverted or excludes its own
+    ``.mdl`` value (a Vensim ``[min,max]`` written backwards makes the parameter impossible to
+    set; a default outside it cannot be calibrated or sampled)."""
+    issues = []
+    for p in parameters.values():
+        if p.lower > p.upper:
+            issues.append(UnitsIssue(p.name, p.units, "-",
+                                     f"range [{p.lower:g}, {p.upper:g}] has min > max"))
+        elif not p.lower <= p.default <= p.upper:
+            issues.append(UnitsIssue(p.name, p.units, "-", f"value {p.default:g} is outside "
+                                     f"its declared range [{p.lower:g}, {p.upper:g}]"))
+    return replace(report, issues=report.issues + tuple(issues))
