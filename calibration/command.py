@@ -12,7 +12,7 @@ from pathlib import Path
 
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
-from clusterdyn.io import output_file, write_atomically
+from clusterdyn.io import output_file, write_set
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -138,10 +138,10 @@ def run_command(args: argparse.Namespace) -> int:
     observations = spec.observations()
     run = result.simulate()
     data = result.to_dict(observations, run)
-    write_atomically(args.output, lambda handle: write_toml(data, handle))
     report = args.output.with_suffix(".md")
-    write_atomically(report, lambda handle: handle.write(report_markdown(data, run,
-                                                                         observations)))
+    markdown = report_markdown(data, run, observations)
+    write_set({args.output: lambda handle: write_toml(data, handle),
+               report: lambda handle: handle.write(markdown)}, inputs)
     print(result.summary())
     print(f"\n{plural(result.evaluations, 'model run')} in {elapsed:.1f} s; wrote {args.output} "
           f"and {report}")

@@ -9,7 +9,7 @@ from pathlib import Path
 from calibration.shipped import BURN, DEFAULT_RESULTS, DRAWS, STEPS, posterior_path
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
-from clusterdyn.io import write_atomically
+from clusterdyn.io import output_file, write_set
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -67,14 +67,17 @@ def run_command(args: argparse.Namespace) -> int:
     burn = default_burn(args.steps) if args.burn is None else args.burn
     if not burn < args.steps:
         raise UsageError(f"--burn {burn}: expected fewer than --steps ({args.steps})")
+    report = output.with_suffix(".md")
+    for path in (output, report):  # before sampling, which takes a minute
+        output_file(path, [args.results])
     started = time.perf_counter()
     with warnings_as_lines("posterior"):
         sample = posterior_from_results(results, steps=args.steps, burn=burn, draws=args.draws,
                                         seed=args.seed, progress=not args.no_progress)
     elapsed = time.perf_counter() - started
-    write_atomically(output, sample.to_csv)
-    report = output.with_suffix(".md")
-    write_atomically(report, lambda handle: handle.write(sample.report_markdown()))
+    markdown = sample.report_markdown()
+    write_set({output: sample.to_csv, report: lambda handle: handle.write(markdown)},
+              [args.results])
     print(sample.report_markdown())
     print(f"sampled in {elapsed:.1f} s; wrote {output} and {report}")
     return 0

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -105,17 +110,130 @@ def write_atomically(path: str | Path, write: Callable[[IO[str]], None],
         write(sys.stdout)
         sys.stdout.flush()
         return
-    target = output_file(path, inputs)
+    write_set({path: write}, inputs)
+
+
+def write_set(files: Mapping[str | Path, Callable[[IO[str]], None]],
+              inputs: Iterable[str | Path | None] = ()) -> None:
+    """Write several files of one folder as one unit: all the new ones, or all the old ones.
+
+    Every file is written to a temporary file first; only when all are complete is a journal
+    of the renames written, then the renames are made and the journal removed. A process
+    killed during the renames leaves the journal, and the next write into the folder (or
+    :func:`recover`) completes them, so a reader never mixes files of two runs once the
+    folder has been recovered. Ctrl-C is held back during the renames (a fraction of a
+    millisecond). Temporary files of dead processes are removed on the next write.
+
+    Raises
+    ------
+    UsageError
+        If a path cannot be written or is an input (:func:`output_file`).
+    """
+    inputs = list(inputs)
+    targets = [output_file(path, inputs) for path in files]
+    folders = {t.parent.resolve() for t in targets}
+    if len(folders) != 1:
+        raise ValueError(f"write_set writes one folder, got {sorted(map(str, folders))}")
+    folder = folders.pop()
+    recover(folder)
+    renames: list[tuple[str, str]] = []
+    try:
+        for target, write in zip(targets, files.values(), strict=True):
+            renames.append((_write_temporary(target, write), target.name))
+        journal = folder / f"{JOURNAL_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.json"
+        _write_journal(journal, renames)
+    except BaseException:
+        for temporary, _ in renames:
+            (folder / temporary).unlink(missing_ok=True)
+        raise
+    with _interrupts_held():
+        _rename(folder, renames)
+        journal.unlink()
+
+
+#: Journals of sets being renamed: ``<prefix><pid>-<random>.json`` in the output folder.
+JOURNAL_PREFIX = ".clusterdyn-journal-"
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def _write_temporary(target: Path, write: Callable[[IO[str]], None]) -> str:
     mode = _mode_for(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp",
+                                   dir=target.parent)
     except OSError as exc:
-        raise UsageError(f"output {str(path)!r}: cannot write ({exc.strerror or exc})") from None
+        raise UsageError(f"output {str(target)!r}: cannot write ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # complete on disk before the journal says so
         os.chmod(tmp, mode)  # mkstemp's files are private (0600)
-        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp).name
+
+
+def _write_journal(journal: Path, renames: list[tuple[str, str]]) -> None:
+    staging = journal.with_name(journal.name + ".tmp")
+    staging.write_text(json.dumps({"renames": renames}), encoding="utf-8")
+    os.replace(staging, journal)
+
+
+def _rename(folder: Path, renames: list[tuple[str, str]]) -> None:
+    for i, (temporary, target) in enumerate(renames):
+        if (folder / temporary).exists():
+            os.replace(folder / temporary, folder / target)
+        if i == 0 and os.environ.get("CLUSTERDYN_TEST_KILL_DURING_RENAMES") == "1":
+            # Test hook (tests/test_faults.py): die as kill -9 would, between two renames.
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(folder: str | Path) -> None:
+    """Complete the renames of sets whose writer died, and remove dead writers' temporaries.
+
+    Safe to call at any time: the journal of a live writer is left alone.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for journal in sorted(folder.glob(f"{JOURNAL_PREFIX}*.json")):
+        pid = int(journal.name[len(JOURNAL_PREFIX):].split("-")[0])
+        if _alive(pid):
+            continue
+        try:
+            renames = json.loads(journal.read_text(encoding="utf-8"))["renames"]
+            _rename(folder, [(str(a), str(b)) for a, b in renames])
+            journal.unlink()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable journal: leave it, never guess
+    for temporary in folder.glob(".*.tmp"):
+        found = _TEMPORARY.match(temporary.name)
+        if found and not _alive(int(found["pid"])):
+            temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT back while a set is renamed (in the main thread; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clusterdyn.errors import UsageError
-from clusterdyn.io import write_atomically
+from clusterdyn.io import write_set
 from scenarios.catalog import available
 
 if TYPE_CHECKING:  # the parser is built for every `clusterdyn --help`: pandas is imported late
@@ -80,8 +80,8 @@ def run_command(args: argparse.Namespace) -> int:
         "kpis.csv": kpi_csv_frame(table).to_csv(),
         "kpis.md": kpi_markdown(table),
     }
-    for file_name, text in texts.items():
-        write_atomically(args.output / file_name, lambda handle, text=text: handle.write(text))
+    write_set({args.output / name: (lambda handle, text=text: handle.write(text))
+               for name, text in texts.items()})
     for name, result in runs.items():
         starts = ", ".join(f"{s} {v}" for s, v in result.start_labels().items())
         print(f"{name}: {starts}")

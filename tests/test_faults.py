@@ -178,3 +178,51 @@ def test_unreadable_or_broken_toml_inputs_are_one_line(tmp_path, capsys, content
     err = capsys.readouterr().err
     assert str(bad) in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+def _scenarios(out, *names: str, kill: bool = False):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CLUSTERDYN_TEST_KILL_DURING_RENAMES": "1" if kill else "0"}
+    return subprocess.run([sys.executable, "-m", "clusterdyn.cli", "scenarios", *names,
+                           "-o", str(out)], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+def test_a_set_of_outputs_killed_between_renames_is_completed_by_the_next_write(tmp_path):
+    """kill -9 between the renames of ``clusterdyn scenarios`` left a new trajectories.csv
+    beside an old kpis.csv; now the journal lets the next write complete the set."""
+    import signal
+
+    import pandas as pd
+
+    from clusterdyn.io import JOURNAL_PREFIX, recover
+
+    out = tmp_path / "set"
+    assert _scenarios(out, "historical").returncode == 0
+    killed = _scenarios(out, "historical", "no_policy", kill=True)
+    assert killed.returncode == -signal.SIGKILL
+    assert list(out.glob(f"{JOURNAL_PREFIX}*"))             # the interrupted set is known
+    recover(out)                                            # what the next write does first
+    assert not list(out.glob(f"{JOURNAL_PREFIX}*")) and not list(out.glob(".*.tmp"))
+    kpis = pd.read_csv(out / "kpis.csv", index_col=0)
+    trajectories = pd.read_csv(out / "trajectories.csv")
+    assert list(kpis.index) == ["historical", "no_policy"]
+    assert sorted(trajectories["scenario"].unique()) == ["historical", "no_policy"]
+    assert "no_policy" in (out / "kpis.md").read_text()
+
+
+def test_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
+    import os
+
+    from clusterdyn.io import write_atomically
+
+    dead = tmp_path / ".out.csv.999999999.abcd.tmp"       # no such process
+    live = tmp_path / f".out.csv.{os.getppid()}.abcd.tmp"  # a running process's
+    for path in (dead, live):
+        path.write_text("partial")
+    write_atomically(tmp_path / "out.csv", lambda handle: handle.write("x\n"))
+    assert not dead.exists() and live.exists()
+    assert (tmp_path / "out.csv").read_text() == "x\n"
