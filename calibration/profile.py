@@ -10,13 +10,17 @@ report shows how far the forecast moves among parameter sets the fitted data can
 >>> result = profile_from_results("calibration/results/salmon_cluster_until_1995.toml",
 ...                               "Maximum demand growth rate")
 >>> print(result.summary())
+>>> with open("profile.csv", "w", encoding="utf-8") as handle:
+...     result.write_csv(handle)          # what the figures read (read_profile_csv)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -35,6 +39,23 @@ from sdmodels.vectorized import compile_model
 #: Residual evaluations of each profile point's least-squares refinement (as the calibration's).
 REFINE_BUDGET = 60
 PRODUCTION_SERIES = "chile_salmon_production_t"
+#: Significant digits of the numbers in a profile CSV: the project's precision for committed
+#: numbers. The profile is a local search whose last digits follow the processor's BLAS and
+#: SIMD ``exp``/``log``; four digits keep those out of the file.
+CSV_DIGITS = 4
+#: Leading columns of a profile CSV; one column per free parameter (spec order) follows.
+CSV_COLUMNS: tuple[str, ...] = ("value", "objective", "delta", "accepted", "threshold")
+
+
+def significant(value: float, digits: int = CSV_DIGITS) -> float:
+    """``value`` rounded to ``digits`` significant digits (0, inf and nan unchanged).
+
+    Rounds through the decimal text, which Python rounds correctly, so the result does not
+    depend on the processor.
+    """
+    if value == 0 or not math.isfinite(value):
+        return float(value)
+    return float(f"{value:.{digits}g}")
 
 
 @dataclass(frozen=True)
@@ -82,9 +103,15 @@ class ProfileResult:
     points: tuple[ProfilePoint, ...]
 
     @property
-    def interval(self) -> tuple[float, float]:
+    def interval(self) -> tuple[float, float] | None:
         """Profile-likelihood interval: where ``delta`` crosses the threshold (linear
-        interpolation between grid points), or the search bound if it never does."""
+        interpolation between grid points), or the search bound if it never does.
+
+        ``None`` when no grid point is accepted: the interval then lies between the two grid
+        values around the estimate (see :meth:`interval_text`).
+        """
+        if not any(p.accepted for p in self.points):
+            return None
         values = np.array([p.value for p in self.points])
         delta = np.array([p.delta for p in self.points])
         best = int(np.argmin(delta))
@@ -100,6 +127,46 @@ class ProfileResult:
             share = (self.threshold - delta[i]) / (delta[j] - delta[i])
             ends.append(float(values[i] + share * (values[j] - values[i])))
         return ends[0], ends[1]
+
+    def interval_text(self) -> str:
+        """The interval as text: ``[low, high] units``, or why there is none."""
+        interval = self.interval
+        if interval is not None:
+            return f"[{interval[0]:.4g}, {interval[1]:.4g}] {self.units}"
+        # No grid point within the threshold: the accepted values around the estimate (where
+        # delta is 0) end before the neighbouring grid values do.
+        values = [p.value for p in self.points]
+        below = max((v for v in values if v <= self.estimate), default=values[0])
+        above = min((v for v in values if v >= self.estimate), default=values[-1])
+        return (f"not resolved (no grid point is accepted: the interval is narrower than the "
+                f"grid spacing of {values[1] - values[0]:.4g} {self.units} and lies between "
+                f"{below:.4g} and {above:.4g}, around the estimate {self.estimate:.4g}; rerun "
+                f"with more points, --points)")
+
+    def table(self, digits: int = CSV_DIGITS) -> pd.DataFrame:
+        """One row per grid value: :data:`CSV_COLUMNS` and every free parameter's value.
+
+        Parameters
+        ----------
+        digits : int
+            Significant digits of every number (``accepted`` is decided before rounding).
+        """
+        rows = []
+        for p in self.points:
+            row: dict[str, float | bool] = {
+                "value": p.value, "objective": p.objective, "delta": p.delta,
+                "accepted": p.accepted, "threshold": self.threshold}
+            row.update(p.params)
+            rows.append({k: v if isinstance(v, bool) else significant(v, digits)
+                         for k, v in row.items()})
+        return pd.DataFrame(rows)
+
+    def write_csv(self, handle: IO[str]) -> None:
+        """Write :meth:`table` as CSV: every number with :data:`CSV_DIGITS` significant digits
+        written out (``0.03000``, ``1.984e+06``), so the text states its precision; no
+        timestamps, so reruns give the same bytes."""
+        self.table().to_csv(handle, index=False, lineterminator="\n",
+                            float_format=f"%#.{CSV_DIGITS}g")
 
     def frame(self) -> pd.DataFrame:
         """One row per grid value: value, objective, delta, accepted and the errors by year."""
@@ -120,13 +187,12 @@ class ProfileResult:
 
     def summary(self) -> str:
         """The profile as a plain-text table."""
-        low, high = self.interval
         lines = [
             f"Profile of {self.parameter!r} ({self.units}), data "
             f"{self.fit_years[0]}-{self.fit_years[1]}: estimate {self.estimate:.4g}, "
             f"objective {self.objective:.6g}",
             f"{self.level:.0%} threshold: delta <= {self.threshold:.3g}; profile interval "
-            f"[{low:.4g}, {high:.4g}]",
+            f"{self.interval_text()}",
         ]
         years = sorted(self.points[0].production_error)
         lines.append(f"{'value':>10} {'delta':>9} {'accepted':>8}"
@@ -282,3 +348,28 @@ def profile_from_results(results: str | Path, parameter: str, *, points: int = 2
     params = read.estimates["value"].to_dict()
     return profile_parameter(model, spec, params, parameter, until=until, points=points,
                              level=level, progress=progress)
+
+
+def read_profile_csv(path: str | Path) -> pd.DataFrame:
+    """Read a profile CSV written by :meth:`ProfileResult.write_csv` (``clusterdyn profile``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`CSV_COLUMNS` (``accepted`` as bool), then one per free parameter.
+
+    Raises
+    ------
+    sdmodels.ModelInputError
+        If the file is missing or lacks the profile columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelInputError(f"no such profile file {path}: write it with `clusterdyn profile "
+                              f"PARAMETER --results RESULTS -o {path}`")
+    frame = pd.read_csv(path)
+    missing = [c for c in CSV_COLUMNS if c not in frame.columns]
+    if missing or frame.empty or frame["accepted"].dtype != bool:
+        raise ModelInputError(f"{path} is not a profile CSV of `clusterdyn profile` (expected "
+                              f"the columns {list(CSV_COLUMNS)} and one row per grid value)")
+    return frame

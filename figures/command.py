@@ -71,6 +71,11 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def plural(count: int, noun: str) -> str:
+    """``"1 figure"``, ``"3 figures"``: the count with the noun in the right number."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Render the set (or ``--only`` figures) into ``-o DIR``, or ``--check DIR``."""
     from figures.rendering import render
@@ -89,9 +94,10 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"clusterdyn figures: warning: figure {name} not rendered: {reason}",
               file=sys.stderr)
     figures = len({f.rsplit(".", 1)[0] for f in report.files})
-    print(f"wrote {len(report.files)} files ({figures} figures x PNG/SVG/PDF) and "
-          f"{MANIFEST} to {args.output}/ in {report.seconds:.1f} s "
-          f"({report.runs_simulated} model runs, {report.runs_cached} from the cache)")
+    print(f"wrote {plural(len(report.files), 'file')} ({plural(figures, 'figure')} x "
+          f"PNG/SVG/PDF) and {MANIFEST} to {args.output}/ in {report.seconds:.1f} s "
+          f"({plural(report.runs_simulated, 'model run')}, {report.runs_cached} from the "
+          "cache)")
     return 1 if report.skipped else 0
 
 

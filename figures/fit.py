@@ -1,7 +1,8 @@
 """Figures of the calibrated model against the data: fit, lifecycle, hold-out, parameters.
 
-Each figure has a ``compute_*`` function (inputs -> DataFrame) and a ``plot_*`` function
-(DataFrame -> :class:`matplotlib.figure.Figure`).
+Each figure has a ``compute_*`` function (inputs -> DataFrame, numbers rounded by
+:func:`figures.inputs.rounded`) and a ``plot_*`` function (DataFrame ->
+:class:`matplotlib.figure.Figure`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from figures.inputs import FigureInputs
+from figures.inputs import FigureInputs, rounded
 from figures.style import (
     ACCENT_COLOUR,
     DATA_COLOUR,
@@ -24,6 +26,7 @@ from figures.style import (
     MUTED,
     OKABE_ITO,
     add_footer,
+    display_values,
     log_scale,
     new_figure,
     shade_stages,
@@ -63,7 +66,7 @@ def axis_label(inputs: FigureInputs, variable: str) -> str:
 
 
 def _scale(variable: str, values: pd.Series) -> pd.Series:
-    return values * 100 if variable == "World market share" else values
+    return display_values(variable, values)
 
 
 def _target_table(inputs: FigureInputs, last_year: int) -> dict[str, tuple[str, pd.Series]]:
@@ -97,7 +100,7 @@ def compute_calibration_fit(inputs: FigureInputs) -> pd.DataFrame:
             "year": run.index, "variable": variable, "model": run[variable].to_numpy(),
             "observed": inputs.observations.loc[run.index, series].to_numpy(),
             "fitted": fitted.loc[run.index].to_numpy()}))
-    return pd.concat(rows, ignore_index=True)[FIT_COLUMNS]
+    return rounded(pd.concat(rows, ignore_index=True)[FIT_COLUMNS])
 
 
 def _stat_line(stats: Mapping[str, Any] | None, prefix: str = "", r2: bool = True) -> str:
@@ -169,8 +172,8 @@ def compute_lifecycle(inputs: FigureInputs) -> pd.DataFrame:
     pandas.DataFrame
         Index ``year``; columns :data:`LIFECYCLE_VARIABLES` and ``Lifecycle stage``.
     """
-    return inputs.model_run(inputs.calibrated_params, 2003,
-                            [*LIFECYCLE_VARIABLES, "Lifecycle stage"])
+    return rounded(inputs.model_run(inputs.calibrated_params, 2003,
+                                    [*LIFECYCLE_VARIABLES, "Lifecycle stage"]))
 
 
 def plot_lifecycle(frame: pd.DataFrame, stages: Sequence[tuple[str, float, float]],
@@ -228,50 +231,70 @@ def compute_holdout(inputs: FigureInputs) -> pd.DataFrame:
             "sample": np.where(run.index <= last, "in", "out"),
             "band_low": band.loc[variable].loc[run.index, "low"].to_numpy(),
             "band_high": band.loc[variable].loc[run.index, "high"].to_numpy()}))
-    return pd.concat(rows, ignore_index=True)[HOLDOUT_COLUMNS]
+    return rounded(pd.concat(rows, ignore_index=True)[HOLDOUT_COLUMNS])
+
+
+#: Forecast-period shading of the hold-out figure (drawn over the stage shading).
+FORECAST_SHADE: dict[str, Any] = {"color": OKABE_ITO["sky_blue"], "alpha": 0.18, "lw": 0}
+BAND_SHADE: dict[str, Any] = {"color": ACCENT_COLOUR, "alpha": 0.16, "lw": 0}
+
+
+def _holdout_panel(ax: Axes, part: pd.DataFrame, stages: Sequence[tuple[str, float, float]],
+                   last: int, scale: str) -> None:
+    """One variable of the hold-out figure: band, forecast period, fits, forecast, data."""
+    cut = last + 0.5
+    shade_stages(ax, stages)
+    ax.fill_between(part["year"], part["band_low"], part["band_high"], zorder=1.5,
+                    **BAND_SHADE)
+    ax.axvspan(cut, year_limits(stages)[1], zorder=1, **FORECAST_SHADE)
+    ax.axvline(cut, color=MUTED, lw=0.8, ls="--", zorder=1)
+    inside = part[part["year"] <= last]
+    ax.plot(part["year"], part["reference"], color=MUTED, lw=1.0, ls=":", zorder=2)
+    ax.plot(inside["year"], inside["model"], color=MODEL_COLOUR, lw=1.8, zorder=2)
+    outside = part[part["year"] >= last]
+    ax.plot(outside["year"], outside["model"], color=ACCENT_COLOUR, lw=1.8, ls="--", zorder=2)
+    _data_points(ax, part, "observed", scale)
+    if scale == "log":
+        log_scale(ax)
+
+
+def _holdout_handles(last: int) -> list[Artist]:
+    """Legend entries of the hold-out figure, the shaded forecast period included."""
+    return [
+        Line2D([], [], color=MODEL_COLOUR, lw=1.8, label=f"fit to 1978-{last}"),
+        Line2D([], [], color=ACCENT_COLOUR, lw=1.8, ls="--", label=f"forecast {last + 1}-2003"),
+        Patch(**BAND_SHADE, label=f"95% posterior band, fit to 1978-{last} (MCMC)"),
+        Patch(**FORECAST_SHADE, label=f"forecast period {last + 1}-2003 (not fitted)"),
+        Line2D([], [], color=MUTED, lw=1.0, ls=":", label="fit to 1978-2003"),
+        Line2D([], [], ls="", marker="o", color=DATA_COLOUR, ms=3.8, label="FAO, fitted"),
+        Line2D([], [], ls="", marker="o", mfc="white", mec=DATA_COLOUR, ms=3.8,
+               label="FAO, not fitted"),
+    ]
 
 
 def plot_holdout(frame: pd.DataFrame, stages: Sequence[tuple[str, float, float]],
                  holdout_stats: Mapping[str, Mapping[str, Any]], units: Mapping[str, str],
                  footer: Sequence[str]) -> Figure:
-    """Hold-out validation: the 1995 calibration's forecast of 1996-2003 against the data."""
-    fig = new_figure(11.0, 4.0)
-    axes = fig.subplots(1, len(FIT_VARIABLES))
+    """Hold-out validation: the 1995 calibration's forecast of 1996-2003 against the data.
+
+    The legend sits in a row of its own under the panels, off the data.
+    """
+    fig = new_figure(11.0, 4.6)
+    grid = fig.add_gridspec(2, len(FIT_VARIABLES), height_ratios=[1.0, 0.16])
     last = int(frame.loc[frame["sample"] == "in", "year"].max())
-    cut = last + 0.5
-    for ax, (variable, scale) in zip(axes, FIT_VARIABLES.items(), strict=True):
+    for k, (variable, scale) in enumerate(FIT_VARIABLES.items()):
+        ax = fig.add_subplot(grid[0, k])
         part = frame[frame["variable"] == variable].assign(
             **{c: (lambda d, c=c, v=variable: _scale(v, d[c]))
                for c in ("model", "reference", "observed", "band_low", "band_high")})
-        shade_stages(ax, stages)
-        ax.fill_between(part["year"], part["band_low"], part["band_high"], lw=0, zorder=1.5,
-                        color=ACCENT_COLOUR, alpha=0.16)
-        ax.axvspan(cut, year_limits(stages)[1], color=OKABE_ITO["sky_blue"], alpha=0.18, lw=0,
-                   zorder=1)
-        ax.axvline(cut, color=MUTED, lw=0.8, ls="--", zorder=1)
-        inside = part[part["year"] <= last]
-        ax.plot(part["year"], part["reference"], color=MUTED, lw=1.0, ls=":", zorder=2)
-        ax.plot(inside["year"], inside["model"], color=MODEL_COLOUR, lw=1.8, zorder=2)
-        outside = part[part["year"] >= last]
-        ax.plot(outside["year"], outside["model"], color=ACCENT_COLOUR, lw=1.8, ls="--",
-                zorder=2)
-        _data_points(ax, part, "observed", scale)
-        if scale == "log":
-            log_scale(ax)
+        _holdout_panel(ax, part, stages, last, scale)
         ax.set_xlabel("year")
         ax.set_ylabel(units[variable] + (" (log scale)" if scale == "log" else ""))
         subtitle = _stat_line(holdout_stats.get(variable), f"{last + 1}-2003: ", r2=False)
         ax.set_title(variable + ("\n" + subtitle if subtitle else ""), fontsize=9.5)
-    axes[0].legend(fontsize=7.5, handles=[
-        Line2D([], [], color=MODEL_COLOUR, lw=1.8, label=f"fit to 1978-{last}"),
-        Line2D([], [], color=ACCENT_COLOUR, lw=1.8, ls="--", label=f"forecast {last + 1}-2003"),
-        Patch(color=ACCENT_COLOUR, alpha=0.16, lw=0,
-              label=f"95% posterior band, fit to 1978-{last} (MCMC)"),
-        Line2D([], [], color=MUTED, lw=1.0, ls=":", label="fit to 1978-2003"),
-        Line2D([], [], ls="", marker="o", color=DATA_COLOUR, ms=3.8, label="FAO, fitted"),
-        Line2D([], [], ls="", marker="o", mfc="white", mec=DATA_COLOUR, ms=3.8,
-               label="FAO, not fitted"),
-    ], loc="lower right")
+    legend_ax = fig.add_subplot(grid[1, :])
+    legend_ax.set_axis_off()
+    legend_ax.legend(handles=_holdout_handles(last), loc="center", ncols=4, fontsize=7.5)
     fig.suptitle(f"Hold-out validation: calibrated to {last}, forecast {last + 1}-2003 "
                  "against FAO data")
     add_footer(fig, footer)
@@ -300,7 +323,7 @@ def compute_parameters(inputs: FigureInputs) -> pd.DataFrame:
             "value_norm": (p["value"] - lower) / span,
             "lower_norm": (p["lower_95"] - lower) / span,
             "upper_norm": (p["upper_95"] - lower) / span})
-    return pd.DataFrame(rows, columns=PARAMETER_COLUMNS)
+    return rounded(pd.DataFrame(rows, columns=PARAMETER_COLUMNS))
 
 
 def _fmt(value: float) -> str:

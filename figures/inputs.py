@@ -4,6 +4,12 @@
 model, the data and each scenario once; model and scenario runs go through the disk cache of
 :mod:`figures.cache`. :meth:`FigureInputs.files` names the input files of each kind for the
 manifest.
+
+Figures are drawn from committed results only: the identification figure reads the shipped
+profile CSVs (:func:`profile_path`) rather than re-optimising, and every number a ``compute_*``
+function takes from a model run or an ensemble goes through :func:`rounded`, so that the last
+bits in which processors differ (numpy's SIMD ``exp``/``log``, BLAS kernels) never reach the
+bytes of a figure.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ import functools
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 
 import scenarios
 from calibration.data_io import DATA_DIR, OBSERVATIONS_FILE, UNITS_FILE, load_observations
+from calibration.profile import read_profile_csv
 from calibration.shipped import RESULTS_DIR, posterior_path
 from calibration.spec import SPEC_DIR, CalibrationSpec, load_spec
 from clusterdyn.errors import UsageError
@@ -32,6 +40,68 @@ MODEL_NAME = "salmon_cluster"
 HOLDOUT_LAST_YEAR = 1995
 CALIBRATION_FILE = RESULTS_DIR / f"{MODEL_NAME}.toml"
 HOLDOUT_FILE = RESULTS_DIR / f"{MODEL_NAME}_until_{HOLDOUT_LAST_YEAR}.toml"
+#: Parameter of the shipped profiles (the identification figure) and their file-name stem.
+PROFILED = "Maximum demand growth rate"
+PROFILE_STEM = "profile_demand_growth"
+#: Significant digits of every number a figure takes from a model run or an ensemble: far
+#: above the last-bit differences between processors, far below what a figure can show.
+SIGNIFICANT_DIGITS = 6
+
+Rounded = TypeVar("Rounded", float, np.ndarray, pd.Series, pd.DataFrame)
+
+
+def _round_array(values: np.ndarray, digits: int) -> np.ndarray:
+    # Through the decimal text: Python rounds it correctly, so the result is the same on every
+    # processor (a log10-based rounding would itself use the SIMD log that differs).
+    flat = [float(f"{x:.{digits}g}") for x in values.ravel().tolist()]
+    return np.array(flat, dtype=float).reshape(values.shape)
+
+
+def rounded(data: Rounded, digits: int = SIGNIFICANT_DIGITS) -> Rounded:
+    """``data`` with every float rounded to ``digits`` significant digits.
+
+    Parameters
+    ----------
+    data : float, numpy.ndarray, pandas.Series or pandas.DataFrame
+        Numbers from a model run or an ensemble. Only float values (columns) are rounded;
+        years, flags and labels are left as they are.
+    digits : int
+        Significant digits (default :data:`SIGNIFICANT_DIGITS`).
+
+    Returns
+    -------
+    Same type as ``data`` (a copy).
+    """
+    if isinstance(data, pd.DataFrame):
+        out = data.copy()
+        for k in range(out.shape[1]):
+            if pd.api.types.is_float_dtype(out.dtypes.iloc[k]):
+                out.iloc[:, k] = _round_array(out.iloc[:, k].to_numpy(), digits)
+        return out
+    if isinstance(data, pd.Series):
+        if not pd.api.types.is_float_dtype(data.dtype):
+            return data.copy()
+        return pd.Series(_round_array(data.to_numpy(), digits), index=data.index,
+                         name=data.name)
+    if isinstance(data, np.ndarray):
+        return _round_array(data, digits) if data.dtype.kind == "f" else data.copy()
+    return float(_round_array(np.array([data], dtype=float), digits)[0])
+
+
+def profile_path(results_file: Path) -> Path:
+    """The shipped profile CSV of :data:`PROFILED` beside a calibration results file.
+
+    ``salmon_cluster.toml`` -> ``profile_demand_growth.csv``, ``salmon_cluster_until_1995.toml``
+    -> ``profile_demand_growth_until_1995.csv`` (written by ``clusterdyn profile``).
+    """
+    suffix = results_file.stem.removeprefix(MODEL_NAME)
+    return results_file.with_name(f"{PROFILE_STEM}{suffix}.csv")
+
+
+def profile_command(results_file: Path) -> str:
+    """The ``clusterdyn profile`` command that writes :func:`profile_path` of a results file."""
+    return (f'clusterdyn profile "{PROFILED}" --no-progress '
+            f"--results {relative(results_file)} -o {relative(profile_path(results_file))}")
 
 
 class MissingInput(UsageError):
@@ -101,6 +171,20 @@ class FigureInputs:
                              f"`clusterdyn {how} {relative(path)}`")
         with path.open("rb") as handle:
             return tomllib.load(handle)
+
+    def profile(self, results_file: Path) -> pd.DataFrame:
+        """The shipped profile of :data:`PROFILED` for a calibration results file.
+
+        Raises
+        ------
+        MissingInput
+            If the CSV does not exist yet (the message gives the command that writes it).
+        """
+        path = profile_path(results_file)
+        if not path.is_file():
+            raise MissingInput(f"missing profile {relative(path)}: create it with "
+                               f"`{profile_command(results_file)}`")
+        return self.memoised(f"profile:{path}", lambda: read_profile_csv(path)).copy()
 
     @staticmethod
     def parameters_of(results: Mapping[str, Any]) -> dict[str, float]:
@@ -178,7 +262,8 @@ class FigureInputs:
         ----------
         kind : str
             ``model``, ``loops``, ``calibration``, ``holdout``, ``spec``, ``data``,
-            ``scenarios``, ``costs`` or ``posterior`` (the MCMC draws of both calibrations).
+            ``scenarios``, ``costs``, ``posterior`` (the MCMC draws of both calibrations) or
+            ``profiles`` (the shipped profile CSVs of both calibrations).
         """
         model_path = self.model.mdl_path
         table: dict[str, list[Path]] = {
@@ -192,11 +277,13 @@ class FigureInputs:
             "costs": [self.costs.path],
             "posterior": [posterior_path(self.calibration_file),
                           posterior_path(self.holdout_file)],
+            "profiles": [profile_path(self.holdout_file), profile_path(self.calibration_file)],
         }
         if kind not in table:
             raise KeyError(f"unknown input kind {kind!r}; expected one of {sorted(table)}")
         return table[kind]
 
 
-__all__ = ["CALIBRATION_FILE", "HOLDOUT_FILE", "HOLDOUT_LAST_YEAR", "SHIPPED_DIR",
-           "FigureInputs", "MissingInput", "relative"]
+__all__ = ["CALIBRATION_FILE", "HOLDOUT_FILE", "HOLDOUT_LAST_YEAR", "PROFILED",
+           "SHIPPED_DIR", "SIGNIFICANT_DIGITS", "FigureInputs", "MissingInput", "profile_path",
+           "relative", "rounded"]

@@ -1,7 +1,8 @@
 """Figures of the policy scenarios: schedules, trajectories compared, KPIs.
 
-Each figure has a ``compute_*`` function (inputs -> DataFrame) and a ``plot_*`` function
-(DataFrame -> :class:`matplotlib.figure.Figure`). Scenarios keep the order of
+Each figure has a ``compute_*`` function (inputs -> DataFrame, numbers rounded by
+:func:`figures.inputs.rounded`) and a ``plot_*`` function (DataFrame ->
+:class:`matplotlib.figure.Figure`). Scenarios keep the order of
 :func:`scenarios.available` and the same colour and line style in every figure.
 """
 
@@ -17,16 +18,18 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 import scenarios
-from figures.inputs import FigureInputs
+from figures.inputs import FigureInputs, rounded
 from figures.style import (
     MUTED,
     STAGE_LABELS,
     add_footer,
+    display_values,
     log_scale,
     new_figure,
     scenario_style,
     shade_stages,
 )
+from scenarios.kpis import REFERENCE as KPI_REFERENCE
 from scenarios.spec import Condition
 from sdmodels import PUBLIC_OUTPUTS
 
@@ -71,15 +74,21 @@ def compute_policy_schedules(inputs: FigureInputs) -> pd.DataFrame:
     rows = []
     for name in inputs.scenario_names:
         scenario = inputs.scenario(name)
-        resolved = (inputs.scenario_run(name).stage_starts if scenario.triggered
-                    else dict.fromkeys(scenarios.STAGES))
+        resolved = _stage_starts(inputs, name) if scenario.triggered else dict.fromkeys(
+            scenarios.STAGES)
         for lever, values in scenario.levers.items():
             for stage, value in zip(scenarios.STAGES, values, strict=True):
                 rows.append({"scenario": name, "lever": lever, "stage": stage,
                              "intensity": float(value),
                              "start": _start_label(scenario.starts[stage], resolved[stage],
                                                    units)})
-    return pd.DataFrame(rows, columns=SCHEDULE_COLUMNS)
+    return rounded(pd.DataFrame(rows, columns=SCHEDULE_COLUMNS))
+
+
+def _stage_starts(inputs: FigureInputs, name: str) -> dict[str, float | None]:
+    """When each stage of a state-triggered scenario started in its run (rounded)."""
+    starts = inputs.scenario_run(name).stage_starts
+    return {s: None if t is None else rounded(float(t)) for s, t in starts.items()}
 
 
 def _grid(n: int, columns: int = 4) -> tuple[int, int]:
@@ -135,7 +144,7 @@ def compute_scenario_comparison(inputs: FigureInputs) -> pd.DataFrame:
                                         value_name="value")
         long.insert(0, "scenario", name)
         parts.append(long)
-    return pd.concat(parts, ignore_index=True)[COMPARISON_COLUMNS]
+    return rounded(pd.concat(parts, ignore_index=True)[COMPARISON_COLUMNS])
 
 
 def plot_scenario_comparison(frame: pd.DataFrame, stages: Sequence[tuple[str, float, float]],
@@ -155,7 +164,7 @@ def plot_scenario_comparison(frame: pd.DataFrame, stages: Sequence[tuple[str, fl
         part = frame[frame["variable"] == variable]
         for i, name in enumerate(names):
             line = part[part["scenario"] == name]
-            values = line["value"] * (100 if variable == "World market share" else 1)
+            values = display_values(variable, line["value"])
             ax.plot(line["year"], values, lw=1.4, **scenario_style(i))  # type: ignore[arg-type]
         if variable in LOG_OUTPUTS:
             log_scale(ax)
@@ -189,9 +198,8 @@ def compute_scenario_kpis(inputs: FigureInputs) -> pd.DataFrame:
         ``cum_policy_cost_1978_2003_musd`` and ``export_gain_per_policy_dollar``.
     """
     runs = {name: inputs.scenario_run(name) for name in inputs.scenario_names}
-    reference = runs.get(scenarios.kpis.REFERENCE) or inputs.scenario_run(
-        scenarios.kpis.REFERENCE)
-    return scenarios.kpi_table(runs, reference)
+    reference = runs.get(KPI_REFERENCE) or inputs.scenario_run(KPI_REFERENCE)
+    return rounded(scenarios.kpi_table(runs, reference))
 
 
 def plot_scenario_kpis(table: pd.DataFrame, footer: Sequence[str]) -> Figure:

@@ -146,19 +146,23 @@ def _bands(inputs: FigureInputs) -> dict[str, Figure]:
               f"the MCMC draws {relative(posterior_path(inputs.calibration_file))} (clusterdyn "
               "posterior: uniform prior on the search bounds). Parameter uncertainty only. "
               "Dashed: the calibrated run."]
-    return {"bands": uncertainty.plot_monte_carlo_bands(bands, reference, footer)}
+    units = _units(inputs, list(uncertainty.BAND_VARIABLES))
+    return {"bands": uncertainty.plot_monte_carlo_bands(bands, reference, inputs.stages(), units,
+                                                        footer)}
 
 
 def _identification(inputs: FigureInputs) -> dict[str, Figure]:
-    profiles, forecasts, holdout = identification.compute_profiles(inputs)
-    footer = [DATA_SOURCE, _model_line(inputs) + f" Profiles of {relative(inputs.holdout_file)} "
-              f"and {relative(inputs.calibration_file)} (calibration.profile): each point holds "
-              "the parameter and re-optimises the other free parameters; the right panel draws "
+    profiles, forecasts = identification.compute_profiles(inputs)
+    holdout_profile, full_profile = inputs.files("profiles")
+    points = int((profiles["fit"] == profiles["fit"].min()).sum())
+    footer = [DATA_SOURCE, _model_line(inputs) + f" Profiles {relative(holdout_profile)} and "
+              f"{relative(full_profile)} (clusterdyn profile, {points} points, from "
+              f"{relative(inputs.holdout_file)} and {relative(inputs.calibration_file)}): "
+              "each point holds the parameter and re-optimises the other free parameters; "
+              "the right panel runs the model from "
               "every point of the 1995 profile inside its 95% bound."]
-    units = holdout.units
     return {"identification": identification.plot_identification(
-        profiles, forecasts, holdout, identification.observed_production(inputs), units,
-        footer)}
+        profiles, forecasts, identification.observed_production(inputs), footer)}
 
 
 _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Figure]]]] = {
@@ -172,7 +176,8 @@ _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Fig
     "structure": (("model", "loops"), _structure),
     "holdout": (("model", "calibration", "holdout", "spec", "data", "posterior"), _holdout),
     "bands": (("model", "calibration", "spec", "posterior"), _bands),
-    "identification": (("model", "calibration", "holdout", "spec", "data"), _identification),
+    "identification": (("model", "calibration", "holdout", "spec", "data", "profiles"),
+                       _identification),
 }
 if list(_BUILDS) != list(CATALOG):  # pragma: no cover - a developer error
     raise RuntimeError("figures.catalog.CATALOG and figures.registry disagree")

@@ -19,8 +19,10 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import RendererBase
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Patch
+from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from figures.inputs import FigureInputs
@@ -47,6 +49,12 @@ _SKIP_KINDS = {"constant", "lookup"}
 ARC = 0.12
 #: Least distance of a loop label from the straight line between its variables (data units).
 LABEL_OFFSET = 0.05
+#: Loop ids per line of a link's label.
+LABEL_IDS_PER_LINE = 4
+#: Sideways moves (data units, along the arc's normal) tried in turn to clear a label of the
+#: boxes and of the labels placed before it: outwards first, the side the arc bulges to.
+LABEL_SHIFTS: tuple[float, ...] = tuple(
+    sign * k * 0.025 for k in range(0, 13) for sign in ((1,) if k == 0 else (1, -1)))
 
 
 def _equations(inputs: FigureInputs) -> list:
@@ -211,10 +219,55 @@ def _box_exit(centre: np.ndarray, towards: np.ndarray, box: Bbox, gap: float) ->
     return centre + (max(min(limits, default=0.0), 0.0) + gap) * unit
 
 
+def _label_text(ids: str) -> str:
+    """Loop ids of a link, :data:`LABEL_IDS_PER_LINE` per line (long labels stay compact)."""
+    parts = ids.split(",")
+    return "\n".join(",".join(parts[k:k + LABEL_IDS_PER_LINE])
+                     for k in range(0, len(parts), LABEL_IDS_PER_LINE))
+
+
+def _label_extent(text: Text, renderer: RendererBase) -> Bbox:
+    """Display extent of a label with its white background box."""
+    text.update_bbox_position_size(renderer)
+    patch = text.get_bbox_patch()
+    return patch.get_window_extent(renderer) if patch is not None else text.get_window_extent(
+        renderer)
+
+
+def _place_label(text: Text, anchor: np.ndarray, normal: np.ndarray, obstacles: list[Bbox],
+                 renderer: RendererBase) -> Bbox:
+    """Move ``text`` along ``normal`` (data units) from ``anchor`` until it is clear of every
+    obstacle; keep the least-overlapping place if none is clear. Returns its extent."""
+    tried: list[tuple[float, Bbox, np.ndarray]] = []
+    for shift in LABEL_SHIFTS:
+        place = anchor + shift * normal
+        text.set_position(tuple(place))
+        extent = _label_extent(text, renderer)
+        tried.append((sum(_overlap_area(extent, box) for box in obstacles), extent, place))
+        if tried[-1][0] == 0:
+            break
+    _, extent, place = min(tried, key=lambda t: t[0])  # the first of the least overlapping
+    text.set_position(tuple(place))
+    return extent
+
+
+def _overlap_area(a: Bbox, b: Bbox) -> float:
+    width = min(a.x1, b.x1) - max(a.x0, b.x0)
+    height = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(width, 0.0) * max(height, 0.0)
+
+
 def _draw_links(ax: Axes, edges: pd.DataFrame, pos: dict[str, np.ndarray],
                 boxes: dict[str, Bbox], polarity: dict[str, str]) -> None:
-    """Arrows from box edge to box edge, loop links coloured and labelled."""
+    """Arrows from box edge to box edge, loop links coloured and labelled.
+
+    A label starts at the middle of its arc and moves sideways until it covers no variable's
+    box and no label placed before it (a long label on a short link would otherwise start
+    under a box).
+    """
     to_data = ax.transData.inverted()
+    renderer = ax.figure.canvas.get_renderer()
+    obstacles = list(boxes.values())
     for row in edges.itertuples(index=False):
         colour = _loop_colour(row.loops, polarity) if row.loops else "#8c8c8c"
         a, b = (ax.transData.transform(pos[n]) for n in (row.source, row.target))
@@ -227,12 +280,14 @@ def _draw_links(ax: Axes, edges: pd.DataFrame, pos: dict[str, np.ndarray],
         if row.loops:  # label at the middle of the arc (quadratic Bezier at t = 1/2)
             dx, dy = end - start
             length = max(float(np.hypot(dx, dy)), 1e-9)
+            normal = np.array([dy, -dx]) / length  # the side the arc bulges to
             # opposite links between close variables: keep their labels apart
-            offset = max(ARC / 2 * length, LABEL_OFFSET) / length
-            mid = (start + end) / 2 + offset * np.array([dy, -dx])
-            ax.text(*mid, row.loops, fontsize=5.8, color=colour, ha="center", va="center",
-                    zorder=4, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
-                                    "alpha": 0.8})
+            mid = (start + end) / 2 + max(ARC / 2 * length, LABEL_OFFSET) * normal
+            text = ax.text(*mid, _label_text(row.loops), fontsize=5.8, color=colour,
+                           ha="center", va="center", zorder=4, linespacing=1.0,
+                           bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
+                                 "alpha": 0.8})
+            obstacles.append(_place_label(text, mid, normal, obstacles, renderer))
 
 
 def plot_structure(nodes: pd.DataFrame, edges: pd.DataFrame, sector: str,

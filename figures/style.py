@@ -14,15 +14,19 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import matplotlib
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from matplotlib.transforms import Bbox
+
+ArrayLike = TypeVar("ArrayLike", float, np.ndarray, pd.Series)
 
 STYLE_FILE = Path(__file__).with_name("clusterdyn.mplstyle")
 #: Output formats of every figure, in the order they are written.
@@ -51,9 +55,13 @@ MUTED = "#767676"
 #: Line styles cycled with the colours, so scenarios stay distinct in grey-scale prints.
 LINESTYLES: tuple[object, ...] = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)),
                                   (0, (1, 1)), (0, (8, 2, 2, 2)))
+#: Scenario colours: Okabe-Ito without its yellow (too light for lines), then Paul Tol's wine.
+#: The eighth scenario (``static_policy`` in the shipped order) was a dark yellow that had the
+#: hue and the grey value of the second (``no_policy``, orange); wine is dark where orange is
+#: light, so the two stay apart in colour and in grey-scale prints.
 SCENARIO_COLOURS: tuple[str, ...] = (
     OKABE_ITO["black"], OKABE_ITO["orange"], OKABE_ITO["sky_blue"], OKABE_ITO["bluish_green"],
-    OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["reddish_purple"], "#B8A800",
+    OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["reddish_purple"], "#882255",
 )
 #: Stage shading (light greys) and display names.
 STAGE_SHADES: tuple[str, ...] = ("#ececec", "#f8f8f8", "#e0e0e0")
@@ -79,6 +87,15 @@ _UNITS: dict[str, str] = {
     "1/Year": "1/year",
     "Year": "years",
 }
+
+
+#: Model variables that are fractions of a whole, drawn in percent in every figure.
+PERCENT_VARIABLES = frozenset({"World market share"})
+
+
+def display_values(variable: str, values: ArrayLike) -> ArrayLike:
+    """``values`` of ``variable`` in the units the figures show (fractions as %)."""
+    return values * 100 if variable in PERCENT_VARIABLES else values
 
 
 def unit_label(units: str) -> str:

@@ -8,20 +8,30 @@ worker processes (their warnings are re-emitted here). Both folders must hold th
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import rgb_to_hsv, to_hex, to_rgb
 
 from ensembles.bands import BANDS
 from figures import FIGURES, render
 from figures.cache import ResultCache
 from figures.command import main
-from figures.inputs import HOLDOUT_FILE, FigureInputs
+from figures.inputs import (
+    HOLDOUT_FILE,
+    FigureInputs,
+    MissingInput,
+    relative,
+    rounded,
+)
 from figures.registry import FigureSpec
 from figures.rendering import MANIFEST, sha256_file
-from figures.style import FORMATS
+from figures.style import FORMATS, OKABE_ITO, style_context
 
 HAVE_HOLDOUT = HOLDOUT_FILE.is_file()
 
@@ -237,3 +247,207 @@ def test_committed_figures_are_what_the_command_renders_now(first):
     fresh, kept = _files(first), _files(committed)
     assert sorted(fresh) == sorted(kept)
     assert [name for name in fresh if fresh[name] != kept[name]] == []
+
+
+# -- figures drawn from committed results, numbers rounded at compute time ------------------
+
+def _raise(*_args, **_kwargs):
+    raise AssertionError("the figure re-optimised at render time")
+
+
+def test_identification_reads_the_shipped_profiles_and_never_optimises(inputs, monkeypatch):
+    """compute_profiles takes the profiles from the committed CSVs (no optimiser runs at
+    render time, so the figure does not depend on the processor) and runs the model only for
+    the forecasts of the accepted points."""
+    import calibration.fit
+    import calibration.profile
+    from calibration.profile import read_profile_csv
+    from figures import identification
+    from figures.inputs import profile_path
+
+    for target, name in ((calibration.profile, "profile_from_results"),
+                         (calibration.profile, "profile_parameter"),
+                         (calibration.profile, "refine"), (calibration.fit, "refine"),
+                         (identification, "profile_from_results")):
+        monkeypatch.setattr(target, name, _raise, raising=False)
+    profiles, forecasts = identification.compute_profiles(inputs)
+    for path, results in ((inputs.holdout_file, inputs.holdout),
+                          (inputs.calibration_file, inputs.calibration)):
+        last = int(results["calibration"]["fit_years"][1])
+        shipped = read_profile_csv(profile_path(path))
+        mine = profiles[profiles["fit"] == last].drop(columns="fit").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, shipped[mine.columns.tolist()], check_exact=True)
+    holdout = read_profile_csv(profile_path(inputs.holdout_file))
+    assert forecasts.columns.tolist() == holdout.loc[holdout["accepted"], "value"].tolist()
+    assert forecasts.index.min() == 1978 and forecasts.index.max() == 2003
+    assert forecasts.equals(rounded(forecasts))
+
+
+def test_identification_hashes_the_shipped_profiles_as_inputs(inputs):
+    from figures.inputs import profile_path
+
+    files = {relative(p) for p in FIGURES["identification"].input_files(inputs)}
+    assert {relative(profile_path(inputs.holdout_file)),
+            relative(profile_path(inputs.calibration_file))} <= files
+    assert relative(profile_path(inputs.holdout_file)) == (
+        "calibration/results/profile_demand_growth_until_1995.csv")
+    assert relative(profile_path(inputs.calibration_file)) == (
+        "calibration/results/profile_demand_growth.csv")
+
+
+def test_identification_without_its_profile_names_the_command(tmp_path):
+    results = tmp_path / "salmon_cluster_until_1995.toml"
+    shutil.copy(HOLDOUT_FILE, results)
+    missing = FigureInputs(holdout_file=results)
+    with pytest.raises(MissingInput, match=r'clusterdyn profile "Maximum demand growth rate"'):
+        missing.profile(results)
+
+
+def test_rounded_keeps_six_significant_digits_of_floats_only():
+    frame = pd.DataFrame({"year": [1978, 1979], "x": [1234.56789, -0.000123456789],
+                          "flag": [True, False], "name": ["a", "b"]})
+    out = rounded(frame)
+    assert out["x"].tolist() == [1234.57, -0.000123457]
+    assert out["year"].tolist() == [1978, 1979] and out["year"].dtype == frame["year"].dtype
+    assert out["flag"].tolist() == [True, False] and out["name"].tolist() == ["a", "b"]
+    assert frame["x"].iloc[0] == 1234.56789  # a copy: the input is left as it was
+    assert rounded(2 / 3) == 0.666667 and math.isnan(rounded(float("nan")))
+    assert rounded(pd.Series([1 / 3, float("inf")])).tolist() == [0.333333, float("inf")]
+
+
+def _compute_outputs(inputs, name):
+    from figures import fit, identification, policy, uncertainty
+
+    computes = {
+        "calibration_fit": lambda: [fit.compute_calibration_fit(inputs)],
+        "lifecycle": lambda: [fit.compute_lifecycle(inputs)],
+        "parameters": lambda: [fit.compute_parameters(inputs)],
+        "holdout": lambda: [fit.compute_holdout(inputs)],
+        "policy_schedules": lambda: [policy.compute_policy_schedules(inputs)],
+        "scenario_comparison": lambda: [policy.compute_scenario_comparison(inputs)],
+        "scenario_kpis": lambda: [policy.compute_scenario_kpis(inputs)],
+        "bands": lambda: list(uncertainty.compute_bands(inputs)),
+        "identification": lambda: list(identification.compute_profiles(inputs)),
+    }
+    return computes[name]()
+
+
+@pytest.mark.parametrize("name", ["calibration_fit", "lifecycle", "parameters", "holdout",
+                                  "policy_schedules", "scenario_comparison", "scenario_kpis",
+                                  "bands", "identification"])
+def test_compute_outputs_are_rounded_to_six_significant_digits(inputs, name):
+    """Every number a figure plots from a run or an ensemble is rounded when computed, so the
+    last bits in which processors differ never reach the figure's bytes."""
+    for frame in _compute_outputs(inputs, name):
+        floats = frame.select_dtypes("float")
+        assert not floats.empty
+        assert floats.equals(rounded(floats)), f"{name}: unrounded numbers"
+
+
+# -- defects of the figures (legend, units, style, labels, colours) --------------------------
+
+def _build(inputs, name):
+    with style_context():
+        figures = FIGURES[name].build(inputs)
+        for fig in figures.values():
+            fig.canvas.draw()
+    return figures
+
+
+def _legends(fig):
+    return [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+
+
+def _data_axes(fig):
+    return [ax for ax in fig.axes if ax.axison and (ax.lines or ax.collections or ax.patches)]
+
+
+def test_holdout_legend_is_off_the_data_and_names_the_forecast_period(inputs):
+    fig = _build(inputs, "holdout")["holdout"]
+    legends = _legends(fig)
+    assert len(legends) == 1
+    box = legends[0].get_window_extent()
+    for ax in _data_axes(fig):
+        assert not box.overlaps(ax.get_window_extent()), "the legend sits on a panel"
+    labels = [t.get_text() for t in legends[0].get_texts()]
+    assert "forecast period 1996-2003 (not fitted)" in labels
+    shade = legends[0].legend_handles[labels.index("forecast period 1996-2003 (not fitted)")]
+    assert to_hex(shade.get_facecolor(), keep_alpha=False) == OKABE_ITO["sky_blue"].lower()
+
+
+def test_identification_draws_demand_growth_in_percent_per_year(inputs):
+    fig = _build(inputs, "identification")["identification"]
+    left = fig.axes[0]
+    assert left.get_xlabel() == "Maximum demand growth rate (%/year)"
+    values = np.concatenate([line.get_xdata() for line in left.lines
+                             if line.get_marker() == "o"])  # the profiles, not the bounds
+    assert values.min() == pytest.approx(3.0) and values.max() == pytest.approx(25.0)
+    colourbar = fig.axes[-1]
+    assert colourbar.get_ylabel() == "Maximum demand growth rate (%/year)"
+    assert colourbar.get_ylim()[1] > 1  # percent, not a fraction
+
+
+def test_bands_match_the_set_style_with_firms_and_percent_on_sensible_axes(inputs):
+    bands = _build(inputs, "bands")["bands"]
+    lifecycle = _build(inputs, "lifecycle")["lifecycle"]
+    for attribute in ("get_fontsize", "get_fontweight", "get_fontfamily"):
+        assert getattr(bands._suptitle, attribute)() == getattr(
+            lifecycle._suptitle, attribute)()
+    titled = {ax.get_title(): ax for ax in bands.axes if ax.get_title()}
+    reference = next(ax for ax in lifecycle.axes if ax.get_title())
+    for ax in titled.values():
+        assert ax.title.get_fontweight() == reference.title.get_fontweight()
+        assert ax.title.get_fontsize() == reference.title.get_fontsize()
+        assert ax.get_title(loc="left") == ""  # centred, as in the other figures
+    suppliers = titled["Supplier base"]
+    assert suppliers.get_yscale() == "linear" or suppliers.get_ylim()[0] >= 1
+    share = titled["World market share"]
+    assert "%" in share.get_ylabel()
+    assert max(np.max(line.get_ydata()) for line in share.lines) > 1  # percent, not fraction
+
+
+def _loop_label(text):
+    return re.fullmatch(r"[RB]\d+([,\n][RB]\d+)*", text.get_text()) is not None
+
+
+def test_structure_loop_labels_are_clear_of_every_box(inputs):
+    """A loop label ("R1,R2,...") never starts under a variable's box."""
+    figures = _build(inputs, "structure")
+    for stem, fig in figures.items():
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        labels = [t for t in ax.texts if _loop_label(t)]
+        boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in ax.texts
+                 if not _loop_label(t) and t.get_bbox_patch() is not None]
+        assert boxes and (labels or stem != "structure_production")
+        for label in labels:
+            extent = label.get_bbox_patch().get_window_extent(renderer)
+            covered = [b for b in boxes if extent.overlaps(b)]
+            assert not covered, f"{stem}: label {label.get_text()!r} overlaps a box"
+
+
+def _grey(colour) -> float:
+    r, g, b = to_rgb(colour)
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def test_no_policy_and_static_policy_differ_in_hue_grey_and_dash(inputs):
+    fig = _build(inputs, "scenario_comparison")["scenario_comparison"]
+    handles = {t.get_text(): h for legend in _legends(fig)
+               for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)}
+    a, b = handles["no policy"], handles["static policy"]
+    hue_a, hue_b = (rgb_to_hsv(to_rgb(h.get_color()))[0] for h in (a, b))
+    assert min(abs(hue_a - hue_b), 1 - abs(hue_a - hue_b)) > 0.15  # clearly other hues
+    assert abs(_grey(a.get_color()) - _grey(b.get_color())) > 0.25  # apart in grey scale
+    # and other dashes (Line2D keeps its dash pattern only in this attribute)
+    assert a._unscaled_dash_pattern != b._unscaled_dash_pattern
+
+
+def test_figures_command_counts_in_the_singular_and_plural(tmp_path, capsys):
+    from figures.command import plural
+
+    assert plural(1, "figure") == "1 figure" and plural(3, "file") == "3 files"
+    assert plural(0, "model run") == "0 model runs"
+    assert main(["--only", "parameters", "-o", str(tmp_path / "out"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 3 files (1 figure x PNG/SVG/PDF)" in out and "1 figures" not in out
