@@ -94,7 +94,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
              "calibration/results/salmon_cluster_until_1995.toml"],
             ["profile", "Maximum demand growth rate", "--no-progress", "--results",
              "calibration/results/salmon_cluster_until_1995.toml", "-o",
-             "calibration/results/profile_demand_growth_until_1995.md"],
+             "calibration/results/profile_demand_growth_until_1995.md", "-o",
+             "calibration/results/profile_demand_growth_until_1995.csv"],
+            ["profile", "Maximum demand growth rate", "--no-progress", "--results",
+             "calibration/results/salmon_cluster.toml", "-o",
+             "calibration/results/profile_demand_growth.csv"],
             ["posterior", "--no-progress", "--results", "calibration/results/salmon_cluster.toml"],
             ["posterior", "--no-progress", "--results",
              "calibration/results/salmon_cluster_until_1995.toml"],
@@ -180,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--figures", default="figures/output", help="figure folder "
                            "(default: figures/output)")
     reproduce.add_argument("--recalibrate", action="store_true",
-                           help="rerun both shipped calibrations, the demand-growth profile and "
-                           "both MCMC posteriors first (about 3 minutes)")
+                           help="rerun both shipped calibrations, the demand-growth profiles and "
+                           "both MCMC posteriors first (about 4 minutes)")
     reproduce.set_defaults(func=cmd_reproduce)
 
     params = sub.add_parser(
