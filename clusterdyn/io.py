@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -146,6 +147,28 @@ def write_set(files: Mapping[str | Path, Callable[[IO[str]], None]],
         for temporary, _ in renames:
             (folder / temporary).unlink(missing_ok=True)
         raise
+    _commit(folder, journal, renames)
+
+
+def move_set(folder: str | Path, renames: list[tuple[str, str]]) -> None:
+    """Move complete files into ``folder`` as one unit (journal, renames, journal removed).
+
+    ``renames`` pairs a source path relative to ``folder`` (e.g. in a staging subfolder made
+    with :func:`staging_folder`) with a target file name. See :func:`write_set`.
+    """
+    folder = Path(folder)
+    journal = folder / f"{JOURNAL_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.json"
+    _write_journal(journal, renames)
+    _commit(folder, journal, renames)
+
+
+def staging_folder(folder: str | Path, what: str) -> Path:
+    """A new private folder inside ``folder`` to build outputs in (removed by :func:`recover`
+    once its process is gone)."""
+    return Path(tempfile.mkdtemp(prefix=f".{what}-{os.getpid()}-", dir=folder))
+
+
+def _commit(folder: Path, journal: Path, renames: list[tuple[str, str]]) -> None:
     with _interrupts_held():
         _rename(folder, renames)
         journal.unlink()
@@ -154,6 +177,7 @@ def write_set(files: Mapping[str | Path, Callable[[IO[str]], None]],
 #: Journals of sets being renamed: ``<prefix><pid>-<random>.json`` in the output folder.
 JOURNAL_PREFIX = ".clusterdyn-journal-"
 _TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+_STAGING = re.compile(r"^\.(?P<what>[a-z]+)-(?P<pid>\d+)-[^.]+$")
 
 
 def _write_temporary(target: Path, write: Callable[[IO[str]], None]) -> str:
@@ -224,6 +248,10 @@ def recover(folder: str | Path) -> None:
         found = _TEMPORARY.match(temporary.name)
         if found and not _alive(int(found["pid"])):
             temporary.unlink(missing_ok=True)
+    for staging in folder.glob(".*-*-*"):
+        found = _STAGING.match(staging.name)
+        if staging.is_dir() and found and not _alive(int(found["pid"])):
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pandas as pd
 import pysd
 
 import scenarios
+from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
 from scenarios.costs import PolicyCosts
 from scenarios.spec import Condition, Scenario
@@ -28,7 +30,7 @@ from sdmodels.model import Model
 from sdmodels.translation import cache_root
 
 #: Bump when the stored layout changes (old entries are then simply not found).
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries carry their checksum
 
 
 def default_folder() -> Path:
@@ -46,6 +48,24 @@ def _frame_from_json(data: Mapping[str, Any]) -> pd.DataFrame:
                          index=pd.Index(data["index"], name="year", dtype="int64"))
     frame.columns.name = None
     return frame
+
+
+def _checksum(data: Mapping[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _scenario_run_from_json(scenario: Scenario, stored: Mapping[str, Any]
+                            ) -> scenarios.ScenarioRun:
+    cost = stored["cost"]
+    return scenarios.ScenarioRun(
+        scenario=scenario,
+        trajectories=_frame_from_json(stored["trajectories"]),
+        stage_starts=dict(stored["stage_starts"]),
+        cost=pd.Series(cost["values"], dtype="float64", name="Policy cost",
+                       index=pd.Index(cost["index"], name="year", dtype="int64")),
+        parameters=dict(stored["parameters"]),
+        until=int(stored["until"]), dt=float(stored["dt"]))
 
 
 def scenario_content(scenario: Scenario) -> dict[str, Any]:
@@ -84,6 +104,7 @@ class ResultCache:
         self.folder = Path(folder) if folder is not None else default_folder()
         self.hits = 0
         self.misses = 0
+        self.unwritable = False
 
     @staticmethod
     def key(payload: Mapping[str, Any]) -> str:
@@ -95,18 +116,36 @@ class ResultCache:
     def _path(self, key: str) -> Path:
         return self.folder / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The stored entry, or ``None`` if absent or unreadable (then it is recomputed)."""
+    def get(self, key: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The stored entry, or ``None`` (then it is recomputed) if it is absent, unreadable,
+        does not match its own checksum, or was made from other ``inputs``.
+
+        The checksum is the SHA-256 of the entry's canonical JSON: an entry edited or
+        truncated on disk is never trusted.
+        """
         try:
             with self._path(key).open(encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
+                stored = json.load(handle)
+            data = stored["data"]
+            if stored["sha256"] != _checksum(data) or data["inputs"] != json.loads(
+                    json.dumps(inputs, sort_keys=True)):
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
             return None
+        return data
 
     def put(self, key: str, data: Mapping[str, Any]) -> None:
-        """Store an entry atomically (a concurrent reader never sees half a file)."""
-        text = json.dumps(data, sort_keys=True, allow_nan=False)
-        write_atomically(self._path(key), lambda handle: handle.write(text))
+        """Store an entry atomically with its checksum (a concurrent reader never sees half a
+        file). An unwritable cache folder is reported once and the run goes on uncached."""
+        text = json.dumps({"sha256": _checksum(data), "data": data}, sort_keys=True,
+                          allow_nan=False)
+        try:
+            write_atomically(self._path(key), lambda handle: handle.write(text))
+        except (OSError, UsageError) as exc:
+            if not self.unwritable:
+                print(f"clusterdyn: notice: the run cache {self.folder} cannot be written "
+                      f"({exc}); running without it", file=sys.stderr)
+            self.unwritable = True
 
     def model_run(self, model: Model, params: Mapping[str, float], until: int,
                   variables: Iterable[str]) -> pd.DataFrame:
@@ -122,10 +161,15 @@ class ResultCache:
                    "pysd": pysd.__version__, "params": {k: float(v) for k, v in params.items()},
                    "until": int(until), "dt": model.time_step, "variables": names}
         key = self.key(payload)
-        stored = self.get(key)
+        stored = self.get(key, payload)
         if stored is not None:
-            self.hits += 1
-            return _frame_from_json(stored["frame"])
+            try:
+                frame = _frame_from_json(stored["frame"])
+            except (KeyError, TypeError, ValueError):
+                frame = None  # an entry of another layout: recompute it
+            if frame is not None:
+                self.hits += 1
+                return frame
         self.misses += 1
         frame = model.run(params=dict(params), until=until, variables=names)
         self.put(key, {"inputs": payload, "frame": _frame_to_json(frame)})
@@ -156,18 +200,15 @@ class ResultCache:
             Equal, value for value, to a fresh run.
         """
         key, payload = self.scenario_key(model, scenario, base_params, costs)
-        stored = self.get(key)
+        stored = self.get(key, payload)
         if stored is not None:
-            self.hits += 1
-            cost = stored["cost"]
-            return scenarios.ScenarioRun(
-                scenario=scenario,
-                trajectories=_frame_from_json(stored["trajectories"]),
-                stage_starts=dict(stored["stage_starts"]),
-                cost=pd.Series(cost["values"], dtype="float64", name="Policy cost",
-                               index=pd.Index(cost["index"], name="year", dtype="int64")),
-                parameters=dict(stored["parameters"]),
-                until=int(stored["until"]), dt=float(stored["dt"]))
+            try:
+                found = _scenario_run_from_json(scenario, stored)
+            except (KeyError, TypeError, ValueError):
+                found = None  # an entry of another layout: recompute it
+            if found is not None:
+                self.hits += 1
+                return found
         self.misses += 1
         result = scenarios.run(scenario, base_params=dict(base_params), model=model,
                                costs=costs)

@@ -11,11 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -28,6 +26,7 @@ from typing import Any
 from tqdm import tqdm
 
 from clusterdyn.errors import UsageError
+from clusterdyn.io import move_set, recover, staging_folder
 from figures.cache import ResultCache
 from figures.command import DEFAULT_OUTPUT, MANIFEST
 from figures.inputs import ROOT, FigureInputs, MissingInput, relative
@@ -211,7 +210,8 @@ def render(output: Path, names: Sequence[str] | None = None, progress: bool = Tr
     tasks = [("run", n) for n in runs] + [("figure", n) for n in order]
     jobs = min(jobs or DEFAULT_JOBS, len(tasks))
     output.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".figures-", dir=output))
+    recover(output)  # complete a set whose writer was killed; remove dead stagings
+    staging = staging_folder(output, "figures")
     results: dict[str, dict[str, str]] = {}
     bar = tqdm(total=len(tasks), desc="figures", unit="task", disable=not progress,
                file=sys.stderr, leave=False)
@@ -232,9 +232,6 @@ def render(output: Path, names: Sequence[str] | None = None, progress: bool = Tr
             report.runs_simulated, report.runs_cached = inputs.cache.misses, inputs.cache.hits
         else:
             _render_in_pool(tasks, jobs, staging, inputs, names is None, report, results, bar)
-        for entry in results.values():
-            for file_name in entry:
-                os.replace(staging / file_name, output / file_name)
         entries = {name: {"description": FIGURES[name].description,
                           "files": dict(sorted(results[name].items())),
                           "inputs": {relative(p): sha256_file(p)
@@ -245,7 +242,10 @@ def render(output: Path, names: Sequence[str] | None = None, progress: bool = Tr
                 if n in FIGURES and n not in entries}
         (staging / MANIFEST).write_text(manifest_text({**kept, **entries}, report.skipped),
                                         encoding="utf-8")
-        os.replace(staging / MANIFEST, output / MANIFEST)
+        # Every file and the manifest move in as one unit: never a new PNG beside an old SVG.
+        move_set(output, [(f"{staging.name}/{file_name}", file_name)
+                          for entry in results.values() for file_name in entry]
+                 + [(f"{staging.name}/{MANIFEST}", MANIFEST)])
     finally:
         bar.close()
         shutil.rmtree(staging, ignore_errors=True)

@@ -226,3 +226,50 @@ def test_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
     write_atomically(tmp_path / "out.csv", lambda handle: handle.write("x\n"))
     assert not dead.exists() and live.exists()
     assert (tmp_path / "out.csv").read_text() == "x\n"
+
+
+def test_a_tampered_or_misshapen_figure_run_cache_entry_is_recomputed(tmp_path, model):
+    """Editing a column of a cached run made a figure render from it, and ``figures --check``
+    still matched; an entry of the wrong shape raised KeyError on every later run."""
+    import json
+
+    import pandas as pd
+
+    from figures.cache import ResultCache
+
+    cache = ResultCache(tmp_path / "results")
+    params = {"Normal investment fraction": 0.8}
+    fresh = cache.model_run(model, params, 2003, ["Production"])
+    (entry,) = (tmp_path / "results").glob("*.json")
+    stored = json.loads(entry.read_text())
+    stored["data"]["frame"]["data"][-1][0] *= 1.5          # tamper with one value
+    entry.write_text(json.dumps(stored))
+    again = cache.model_run(model, params, 2003, ["Production"])
+    pd.testing.assert_frame_equal(again, fresh)
+    assert cache.misses == 2 and cache.hits == 0
+    entry.write_text(json.dumps({"sha256": "x", "data": {"frame": []}}))  # wrong shape
+    pd.testing.assert_frame_equal(cache.model_run(model, params, 2003, ["Production"]), fresh)
+    assert cache.model_run(model, params, 2003, ["Production"]).equals(fresh)
+    assert cache.hits == 1
+
+
+def test_an_unwritable_figure_run_cache_is_one_notice(tmp_path, model, capsys):
+    from figures.cache import ResultCache
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cache = ResultCache(blocker / "results")                # cannot be created
+    for _ in range(2):
+        cache.model_run(model, {}, 2003, ["Production"])
+    err = capsys.readouterr().err
+    assert err.count("notice: the run cache") == 1 and "Traceback" not in err
+
+
+def test_a_dead_renders_staging_folder_is_removed(tmp_path):
+    from clusterdyn.io import recover
+
+    dead = tmp_path / ".figures-999999999-abcd"
+    dead.mkdir()
+    (dead / "lifecycle.png").write_bytes(b"partial")
+    recover(tmp_path)
+    assert not dead.exists()
