@@ -3,6 +3,9 @@
 Both are generated from the same lowering of the model (:func:`sdmodels._codegen.lower`) and
 cached as Python source in :func:`sdmodels.translation.cache_root` under the model's SHA-256,
 the PySD version and a digest of the generators, so a change to any of them regenerates.
+The first line of each source holds the SHA-256 of the rest and those inputs; a source that
+does not match them, or does not load, is generated again, and numba cache files that cannot
+be read are reset (:func:`_drop_numba_caches`) rather than raised on every run.
 
 * ``numpy``: every variable is an array of one value per parameter set; each Euler step is a
   few hundred array operations over a block of sets (:mod:`sdmodels._codegen`).
@@ -20,6 +23,7 @@ import bisect
 import functools
 import hashlib
 import importlib.util
+import json
 import math
 import os
 import sys
@@ -33,7 +37,7 @@ import numpy as np
 import pysd
 
 from sdmodels import _codegen
-from sdmodels.translation import cache_root
+from sdmodels.translation import cache_roots, write_in_cache
 
 BACKENDS = ("numba", "numpy")
 
@@ -116,24 +120,152 @@ def _if_then_else(condition: object, if_true: object, if_false: object) -> objec
     return if_true if condition else if_false
 
 
-def _source_file(kind: str, mdl_path: Path, sha256: str, make: Callable[[], str]) -> Path:
-    """Path of the cached generated source, written (atomically) if missing."""
+#: First line of a generated source: this prefix, then the JSON of :func:`_stamp`.
+HEADER = "# clusterdyn generated source "
+
+
+def _generator_digest(kind: str) -> str:
+    """SHA-256 of the code generators of ``kind``: editing them regenerates the source."""
     generators = [Path(_codegen.__file__)]
     if kind == "numba":
         generators.append(Path(__file__).with_name("_jit.py"))
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in generators)).hexdigest()[:12]
-    key = f"{mdl_path.stem}-{sha256[:16]}-pysd{pysd.__version__}-{kind}{digest}"
-    path = cache_root() / "vectorized" / f"{key}.py"
-    if not path.is_file():
-        source = make()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}-", suffix=".py")
+    return hashlib.sha256(b"".join(p.read_bytes() for p in generators)).hexdigest()
+
+
+def _inputs(kind: str, sha256: str) -> dict[str, str]:
+    """What a generated source was made from: model, PySD and generators."""
+    return {"kind": kind, "model": sha256, "pysd": pysd.__version__,
+            "generator": _generator_digest(kind)}
+
+
+def _stamp(body: str, inputs: Mapping[str, str]) -> str:
+    """The header line: the checksum of the body, and the inputs it was made from."""
+    content = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return HEADER + json.dumps({"sha256": content, **inputs}, sort_keys=True) + "\n"
+
+
+def _intact(path: Path, inputs: Mapping[str, str]) -> bool:
+    """Whether a cached source has the checksum in its header and was made from ``inputs``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    header, newline, body = text.partition("\n")
+    return bool(newline) and header + "\n" == _stamp(body, inputs)
+
+
+def _write_source(folder: Path, name: str, text: str) -> Path:
+    """Write ``text`` to ``folder/name`` atomically; :class:`OSError` if it cannot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}-", suffix=".py")
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(source)
+            handle.write(text)
         os.replace(tmp, path)  # atomic: a concurrent reader sees no file or the whole file
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
+def _source_file(kind: str, mdl_path: Path, sha256: str, make: Callable[[], str],
+                 rebuild: bool = False) -> Path:
+    """Path of the verified cached generated source, (re)written if missing or damaged.
+
+    Parameters
+    ----------
+    kind : {"numba", "numpy"}
+        Which generator.
+    mdl_path : pathlib.Path
+        The model (its stem names the file).
+    sha256 : str
+        The model's hash.
+    make : callable
+        Returns the source's body.
+    rebuild : bool
+        Generate again even if the cached source verifies (it did not load).
+
+    Returns
+    -------
+    pathlib.Path
+        A file whose first line holds the checksum of the rest and the inputs above, written
+        in the cache or, if the cache cannot be written, in a private temporary folder.
+    """
+    inputs = _inputs(kind, sha256)
+    digest = inputs["generator"][:12]
+    name = f"{mdl_path.stem}-{sha256[:16]}-pysd{pysd.__version__}-{kind}{digest}.py"
+    if not rebuild:
+        for root in cache_roots():
+            if _intact(root / "vectorized" / name, inputs):
+                return root / "vectorized" / name
+    body = make()
+    text = _stamp(body, inputs) + body
+    return write_in_cache(lambda root: _write_source(root / "vectorized", name, text))
+
+
+def _load_numpy(path: Path) -> NumpySimulator:
+    namespace: dict[str, object] = {
+        "np": np, "_table": _Table, "_grid": _Grid, "_if_then_else": _if_then_else,
+    }
+    source = path.read_text(encoding="utf-8")
+    exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 - our generated code
+    return NumpySimulator(namespace["VARIABLES"], namespace["simulate"])  # type: ignore[arg-type]
+
+
+def _load_numba(path: Path) -> NumbaSimulator:
+    """Import the generated module and compile (or load from numba's cache) its kernel."""
+    # numba's on-disk cache finds the module again by name: register it before running it.
+    name = "_clusterdyn_kernel_" + path.stem.replace("-", "_").replace(".", "_")
+    source = path.read_text(encoding="utf-8")
+    header = source.partition("\n")[0]
+    module = sys.modules.get(name)
+    # A module of the same name already imported is reused only if its source was the same.
+    if module is None or getattr(module, "_clusterdyn_header", None) != header:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        module._clusterdyn_header = header  # type: ignore[attr-defined]
+        sys.modules[name] = module
+        try:
+            # Compiled from the text just verified, not by the import system, which would
+            # write (and later trust) bytecode beside it in the cache.
+            exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102
+        except BaseException:
+            del sys.modules[name]
+            raise
+    found = NumbaSimulator(module.VARIABLES, module.PARAMETERS, module.kernel)
+    try:
+        _warm_up(found)
+    except Exception:  # noqa: BLE001 - numba's cache files unreadable (UnpicklingError...)
+        from sdmodels import _jit
+
+        _drop_numba_caches(module, _jit)
+        _warm_up(found)
+    return found
+
+
+def _warm_up(found: NumbaSimulator) -> None:
+    """Compile (or load the machine code) now, in one thread, not in the first run's threads."""
+    found.fill({}, 1, (0.0,), 0.0, 1.0, (0,), [0], 1)
+
+
+def _drop_numba_caches(*modules: object) -> None:
+    """Empty numba's on-disk cache index of every compiled function of ``modules``.
+
+    numba unpickles its index and machine code without checking them: a truncated or
+    overwritten file raises on every later run. An empty index (``flush``) makes numba ignore
+    the old files, compile, and cache the new machine code; a cache whose index cannot be
+    written is switched off for this process instead.
+    """
+    for module in modules:
+        for value in vars(module).values():
+            cache = getattr(value, "_cache", None)  # numba's Dispatcher keeps it private
+            if cache is None or not hasattr(cache, "disable"):
+                continue
+            try:
+                cache.flush()
+            except OSError:
+                cache.disable()
 
 
 @dataclass(frozen=True)
@@ -200,28 +332,26 @@ def _share(work: Callable[[int], None], threads: int) -> None:
 
 @functools.lru_cache(maxsize=8)
 def simulator(mdl_path: Path, sha256: str, backend: str) -> NumpySimulator | NumbaSimulator:
-    """Load (generating and compiling if needed) the simulator of one model and backend."""
-    if backend == "numpy":
-        path = _source_file("numpy", mdl_path, sha256,
-                            lambda: _codegen.generate(mdl_path).source)
-        namespace: dict[str, object] = {
-            "np": np, "_table": _Table, "_grid": _Grid, "_if_then_else": _if_then_else,
-        }
-        source = path.read_text(encoding="utf-8")
-        exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 - our generated code
-        return NumpySimulator(namespace["VARIABLES"], namespace["simulate"])  # type: ignore[arg-type]
-    from sdmodels import _jit  # imports numba, which takes a second
+    """Load (generating and compiling if needed) the simulator of one model and backend.
 
-    path = _source_file("numba", mdl_path, sha256, lambda: _jit.emit(_codegen.lower(mdl_path)))
-    # numba's on-disk cache finds the module again by name: register it before running it.
-    name = "_clusterdyn_kernel_" + path.stem.replace("-", "_").replace(".", "_")
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    found = NumbaSimulator(module.VARIABLES, module.PARAMETERS, module.kernel)
-    # Compile (or load the machine code) now, in one thread, not in the first run's threads.
-    found.fill({}, 1, (0.0,), 0.0, 1.0, (0,), [0], 1)
-    return found
+    A cached source that verifies but does not load (a Python or numba upgrade, an edited
+    helper it imports) is generated again, once.
+    """
+    if backend == "numpy":
+        def make() -> str:
+            return _codegen.generate(mdl_path).source
+
+        load: Callable[[Path], NumpySimulator | NumbaSimulator] = _load_numpy
+    else:
+        from sdmodels import _jit  # imports numba, which takes a second
+
+        def make() -> str:
+            return _jit.emit(_codegen.lower(mdl_path))
+
+        load = _load_numba
+    path = _source_file(backend, mdl_path, sha256, make)
+    try:
+        return load(path)
+    except Exception:  # noqa: BLE001 - whatever the cause, generating again is the cure
+        path = _source_file(backend, mdl_path, sha256, make, rebuild=True)
+    return load(path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import linecache
 import math
+import re
 import tomllib
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,7 +19,13 @@ import pysd
 
 from sdmodels.errors import ModelInputError, SimulationError, suggest
 from sdmodels.parameters import Parameter
-from sdmodels.translation import model_hash, translated_path
+from sdmodels.translation import (
+    element_line,
+    load_translation,
+    model_hash,
+    translated_path,
+    translation_is_intact,
+)
 
 MODELS_DIR = Path(__file__).parent
 #: Where a shipped model's calibration lives (``<name>.toml``, written by ``clusterdyn
@@ -137,7 +145,22 @@ class Model:
 
     def _fresh(self) -> pysd.py_backend.model.Model:
         with _pysd_deprecations_silenced():
-            return pysd.load(str(self._py_file))
+            return load_translation(self._translation())
+
+    def _translation(self) -> Path:
+        """The cached translation, verified before each run (hashing it takes microseconds).
+
+        A damaged entry is translated again from the ``.mdl``, unless the ``.mdl`` changed
+        since loading: the new equations would not match this object's parameters.
+        """
+        if translation_is_intact(self._py_file):
+            return self._py_file
+        if f"-{self.sha256[:16]}-" not in self._py_file.parent.name:
+            raise ModelInputError(
+                f"model file {self.mdl_path} changed since it was loaded and its cached "
+                "translation is damaged: load the model again"
+            )
+        return translated_path(self.mdl_path)
 
     def validate_params(self, params: Mapping[str, object] | None) -> dict[str, float]:
         """Check parameter names and values; return them as floats.
@@ -275,7 +298,8 @@ class Model:
         ModelInputError
             For bad parameters, times or variable names.
         SimulationError
-            If the run produced NaN or infinite values.
+            If the run produced NaN or infinite values, or an equation failed (a division by
+            zero, a function PySD does not implement): the message names the element.
         """
         given = self.validate_params(params)
         checked = {**self.baseline, **given}
@@ -284,17 +308,25 @@ class Model:
         until_year, step = self._check_time(until, dt)
         years = np.arange(int(self.initial_time), until_year + 1)
         model = self._fresh()
-        with _pysd_deprecations_silenced():
+        # numpy's division by zero gives inf or NaN, reported below with the variables' names;
+        # Python's raises, and _equation_error names the element instead.
+        with _pysd_deprecations_silenced(), np.errstate(all="ignore"):
             # PySD warns when a variable is replaced by a constant: that is what forcing asks.
             warnings.filterwarnings("ignore", "Replacing ", UserWarning)
-            out = model.run(
-                params={**checked, **checked_forced},
-                return_columns=columns,
-                return_timestamps=years.astype(float),
-                final_time=float(until_year),
-                time_step=step,
-                progress=False,
-            )
+            try:
+                out = model.run(
+                    params={**checked, **checked_forced},
+                    return_columns=columns,
+                    return_timestamps=years.astype(float),
+                    final_time=float(until_year),
+                    time_step=step,
+                    progress=False,
+                )
+            except Exception as exc:  # noqa: BLE001 - the model's own errors, re-raised if not
+                error = self._equation_error(exc, model, given)
+                if error is None:
+                    raise
+                raise error from None
         out = out[columns]
         out.index = pd.Index(years, name="year")
         out.columns.name = None
@@ -307,6 +339,75 @@ class Model:
                 f"{', '.join(names)} (parameters: {given or 'defaults'})"
             )
         return out.astype(float)
+
+    def _equation_error(self, exc: Exception, model: pysd.py_backend.model.Model,
+                        given: Mapping[str, float]) -> SimulationError | None:
+        """A :class:`SimulationError` naming the element whose equation raised ``exc``.
+
+        The element is the innermost function of the translated model on the traceback (a
+        division by zero, a recursion through a circular definition, a function PySD does not
+        implement). An error raised outside the model's equations is PySD's own, or ours:
+        None, and the caller re-raises it, unless it is arithmetic.
+        """
+        element = _failing_equation(exc, model)
+        if element is None and not isinstance(exc, ArithmeticError):
+            return None
+        when = _current_time(model)
+        what = {ZeroDivisionError: "division by zero", OverflowError: "overflow"}.get(
+            type(exc), f"{type(exc).__name__}: {_first_line(exc)}")
+        where = f" in the equation of {element!r}" if element else ""
+        at = f" at time {when:g}" if when is not None else ""
+        return SimulationError(
+            f"model {self.name!r} ({self.mdl_path}): {what}{where}{at} (parameters: "
+            f"{dict(given) or 'defaults'})"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (PySD's may span several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _failing_equation(exc: BaseException, model: pysd.py_backend.model.Model) -> str | None:
+    """Vensim name of the element whose equation raised ``exc`` (None if not the model's).
+
+    The innermost frame in the translated file is either an element's function or a
+    ``lambda`` of a stateful object (a stock's initial value or flows), named after the
+    assignment ``_integ_<element> = Integ(...)`` that precedes it.
+    """
+    frame = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == model.py_model_file:
+            frame = tb
+        tb = tb.tb_next
+    if frame is None:
+        return None
+    names = dict(zip(model.doc["Py Name"], model.doc["Real Name"], strict=True))
+    py_name = frame.tb_frame.f_code.co_name
+    if py_name == "<lambda>":
+        py_name = _assigned_name(model.py_model_file, frame.tb_lineno)
+    for candidate in (py_name, re.sub(r"^_[a-z]+_", "", py_name)):
+        if candidate in names:
+            return names[candidate]
+    return py_name
+
+
+def _assigned_name(path: str, lineno: int) -> str:
+    """Name of the last top-level assignment at or before ``lineno`` of ``path``."""
+    for number in range(lineno, 0, -1):
+        match = re.match(r"(\w+) = ", linecache.getline(path, number))
+        if match:
+            return match.group(1)
+    return "<lambda>"
+
+
+def _current_time(model: pysd.py_backend.model.Model) -> float | None:
+    try:
+        return float(model.time())
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _kind(row: pd.Series) -> str:
@@ -373,6 +474,65 @@ def _baseline(path: Path, model_name: str, defaults: str,
     return values, f"calibration/results/{found.name}"
 
 
+def _load_translated(path: Path) -> tuple[Path, pysd.py_backend.model.Model]:
+    """The verified translation of ``path`` and PySD's model of it (not initialised).
+
+    A cached translation that verifies but does not load (a PySD or Python upgrade, a module
+    it imports that changed) is translated again, once; a second failure is the model's.
+    """
+    py_file = translated_path(path)
+    with _pysd_deprecations_silenced():
+        try:
+            return py_file, load_translation(py_file)
+        except Exception:  # noqa: BLE001 - whatever the cause, translating again is the cure
+            py_file = translated_path(path, rebuild=True)
+        try:
+            return py_file, load_translation(py_file)
+        except Exception as exc:  # noqa: BLE001 - reported as one line naming the file
+            detail = _first_line(exc)
+            raise ModelInputError(
+                f"model file {path}: PySD cannot load its translation ({type(exc).__name__}"
+                f"{': ' + detail if detail else ''})"
+            ) from None
+
+
+def _constant_value(path: Path, template: pysd.py_backend.model.Model, name: str,
+                    py_name: str) -> float:
+    """The ``.mdl``'s value of a constant; one line naming the element if PySD cannot give it.
+
+    A constant defined twice, for instance, translates into a function that raises
+    ``NameError``.
+    """
+    try:
+        return float(getattr(template.components, py_name)())
+    except Exception as exc:  # noqa: BLE001 - reported as one line naming the element
+        line = element_line(path, name)
+        where = f", line {line}" if line else ""
+        raise ModelInputError(
+            f"model file {path}{where}: element {name!r}: its value cannot be computed "
+            f"({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
+
+
+def _control_settings(path: Path, template: pysd.py_backend.model.Model) -> dict[str, float]:
+    """INITIAL TIME, FINAL TIME and TIME STEP: numbers the ``.mdl`` must define.
+
+    Read from PySD's clock, which has them before the model is initialised (the components'
+    functions of the same names reach the clock only through an initialised model).
+    """
+    settings = {}
+    for key, vensim in (("initial_time", "INITIAL TIME"), ("final_time", "FINAL TIME"),
+                        ("time_step", "TIME STEP")):
+        try:
+            value = float(getattr(template.time, key)())
+        except Exception:  # noqa: BLE001 - missing, or an equation PySD cannot evaluate
+            value = math.nan
+        if not math.isfinite(value):
+            raise ModelInputError(f"model file {path}: {vensim} must be defined as a number")
+        settings[key] = value
+    return settings
+
+
 def load_model(name: str = "salmon_cluster", defaults: str = "calibrated") -> Model:
     """Load a model shipped in ``sdmodels/`` (or a path to any ``.mdl``).
 
@@ -390,6 +550,13 @@ def load_model(name: str = "salmon_cluster", defaults: str = "calibrated") -> Mo
     Returns
     -------
     Model
+
+    Raises
+    ------
+    ModelInputError
+        For an unknown model name, a ``.mdl`` that cannot be read or translated (one line
+        naming the file and, where known, the line and the element), or a missing shipped
+        calibration.
     """
     path = Path(name)
     if path.suffix != ".mdl":
@@ -397,9 +564,7 @@ def load_model(name: str = "salmon_cluster", defaults: str = "calibrated") -> Mo
     if not path.is_file():
         shipped = sorted(p.stem for p in MODELS_DIR.glob("*.mdl"))
         raise ModelInputError(f"no model {name!r}: expected one of {shipped} or a path to a .mdl")
-    py_file = translated_path(path)
-    with _pysd_deprecations_silenced():
-        template = pysd.load(str(py_file))
+    py_file, template = _load_translated(path)
     doc = template.doc
     variables: dict[str, VariableInfo] = {}
     parameters: dict[str, Parameter] = {}
@@ -411,7 +576,7 @@ def load_model(name: str = "salmon_cluster", defaults: str = "calibrated") -> Mo
         if kind == "constant" and name_ not in _CONTROL and not (
             math.isnan(lower) or math.isnan(upper)
         ):
-            default = float(getattr(template.components, row["Py Name"])())
+            default = _constant_value(path, template, name_, row["Py Name"])
             parameters[name_] = Parameter(
                 name_, default, float(lower), float(upper), str(row["Units"]), str(row["Comment"])
             )
@@ -421,9 +586,7 @@ def load_model(name: str = "salmon_cluster", defaults: str = "calibrated") -> Mo
         mdl_path=path,
         parameters=MappingProxyType(parameters),
         variables=MappingProxyType(variables),
-        initial_time=float(template.components.initial_time()),
-        final_time=float(template.components.final_time()),
-        time_step=float(template.components.time_step()),
+        **_control_settings(path, template),
         _py_file=py_file,
         baseline=MappingProxyType(baseline),
         defaults_source=source,
