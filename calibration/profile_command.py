@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING
 from calibration.shipped import DEFAULT_RESULTS
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
-from clusterdyn.io import output_file, write_atomically
+from clusterdyn.io import output_file, write_atomically, write_set
 
 if TYPE_CHECKING:  # the command's parser must not import the numerical stack
     from calibration.profile import ProfileResult
@@ -98,14 +98,15 @@ def _write_csv(result: ProfileResult, handle: IO[str]) -> None:
 WRITERS: dict[str, Callable[..., None]] = {".md": _write_markdown, ".csv": _write_csv}
 
 
-def _check_outputs(outputs: list[Path]) -> None:
-    """Refuse unknown suffixes, repeated and unwritable outputs before any computing."""
+def _check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
+    """Refuse unknown suffixes, repeated and unwritable outputs, and outputs that are inputs,
+    before any computing."""
     for output in outputs:
         if str(output) == "-":
             continue
         if output.suffix not in WRITERS:
             raise UsageError(f"-o {output}: expected a .md or .csv file name, or -")
-        output_file(output)
+        output_file(output, inputs)
     if len({str(o) for o in outputs}) < len(outputs):
         raise UsageError("-o: the same output is named twice")
 
@@ -118,13 +119,19 @@ def _writer(result: ProfileResult, output: Path) -> Callable[[IO[str]], None]:
 def run_command(args: argparse.Namespace) -> int:
     from calibration.profile import profile_from_results
 
-    _check_outputs(args.output)
+    _check_outputs(args.output, [args.results])
     started = time.perf_counter()
     result = profile_from_results(args.results, args.parameter, points=args.points,
                                   progress=not args.no_progress)
     elapsed = time.perf_counter() - started
+    files_by_folder: dict[Path, dict[Path, Callable[[IO[str]], None]]] = {}
     for output in args.output:
-        write_atomically(output, _writer(result, output))
+        if str(output) == "-":
+            write_atomically(output, _writer(result, output))
+        else:  # the files of one folder as one unit (clusterdyn.io.write_set)
+            files_by_folder.setdefault(output.parent, {})[output] = _writer(result, output)
+    for files in files_by_folder.values():
+        write_set(files, [args.results])
     files = [str(o) for o in args.output if str(o) != "-"]
     if len(files) == len(args.output):  # standard output carries no report: summarise there
         print(result.summary())

@@ -273,3 +273,42 @@ def test_a_dead_renders_staging_folder_is_removed(tmp_path):
     (dead / "lifecycle.png").write_bytes(b"partial")
     recover(tmp_path)
     assert not dead.exists()
+
+
+def test_concurrent_runs_into_one_output_leave_one_whole_file(tmp_path):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    out = tmp_path / "same.csv"
+    runs = [subprocess.Popen([sys.executable, "-m", "clusterdyn.cli", "run", "--set",
+                              f"Normal investment fraction={v}", "-o", str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for v in (0.6, 0.9)]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    frame = pd.read_csv(out, index_col="year")
+    assert list(frame.index) == list(range(1978, 2004)) and frame.notna().all().all()
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_ctrl_c_during_a_calibration_is_one_line_and_writes_nothing(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "c.toml"
+    process = subprocess.Popen([sys.executable, "-m", "clusterdyn.cli", "calibrate",
+                                "--no-progress", "-o", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ})
+    time.sleep(8)  # past start-up, inside the search (a full search takes 15-60 s)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert err.strip().endswith("interrupted") and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".*"))

@@ -26,7 +26,7 @@ from calibration.spec import load_spec
 from clusterdyn.cli import main
 from sdmodels import ModelInputError
 from sdmodels.vectorized import compile_model
-from tests.precision import NUMBER, assert_same_at_precision
+from tests.precision import NUMBER
 from tests.test_calibration import RECOVERY_TRUTH, _recovery_spec, synthetic_observations
 
 HOLDOUT_RESULTS = "calibration/results/salmon_cluster_until_1995.toml"
@@ -150,26 +150,47 @@ def test_profile_csv_holds_every_refitted_parameter_at_four_digits(tmp_path):
         read_profile_csv(tmp_path / "bad.csv")
 
 
+#: Largest difference of a grid point's objective (and so its delta) between a regenerated and
+#: the shipped profile: PROFILE_SPREAD + PROFILE_SPREAD_RELATIVE x delta. Measured between this
+#: machine and the same machine with numpy's AVX-512 paths and OpenBLAS's kernels switched to
+#: another processor's: at most 0.032 where delta is below 3 (the 95% threshold is about 1.8;
+#: the refit of a point lands in either basin of the weakly identified technology
+#: parameters, see calibration.profile.REFINE_BUDGET), and at most 1% of delta far outside
+#: the interval (6.4 of 654). The limits are about three and two times those.
+PROFILE_SPREAD = 0.1
+PROFILE_SPREAD_RELATIVE = 0.02
+
+
 @pytest.mark.parametrize("results", list(SHIPPED_PROFILES))
 def test_shipped_profiles_are_what_the_command_writes_now(tmp_path, results):
-    """``clusterdyn profile`` rewrites the shipped report and CSVs, compared at the precision
-    they are written at (tests/precision.py): text exactly, every number to one unit of its
-    last written digit (the CSV's 4 significant digits, the report's rounding).
+    """``clusterdyn profile`` rewrites the shipped profiles: the same grid, columns and
+    threshold, every point's objective and delta within :data:`PROFILE_SPREAD` (plus
+    :data:`PROFILE_SPREAD_RELATIVE` of its delta), and the same accepted points except where
+    a point lies within that spread of the threshold.
 
-    On this machine the profile is deterministic (a local search from the shipped optimum) and
-    the files come out byte for byte; the tolerance only lets a value that lands on a
-    rounding boundary flip its last digit. It is not a cross-processor guarantee: the search
-    is budget-limited and continued from point to point along a flat valley, so last-bit
-    differences in the model's arithmetic grow along the grid (measured: starting from
-    parameters one ulp apart moves the deltas by up to 22% and the refitted values of the
-    weakly identified parameters by up to 97%). Figures therefore read the committed CSVs.
+    The refitted values of the other parameters, and the forecasts made from them, are not
+    compared: where those parameters are weakly identified they follow the processor's last
+    bits (measured: the refitted mission effectiveness jumps between its bounds). The figure
+    draws from the shipped CSVs, so it does not depend on them.
     """
     shipped = SHIPPED_PROFILES[results]
     written = [tmp_path / Path(name).name for name in shipped]
     argv = ["profile", DEMAND, "--results", results, "--no-progress"]
     assert main([*argv, *(a for out in written for a in ("-o", str(out)))]) == 0
     for new, old in zip(written, shipped, strict=True):
-        assert_same_at_precision(new, old)
+        if new.suffix == ".md":
+            text = new.read_text(encoding="utf-8")
+            assert "95% profile interval" in text and DEMAND in text
+            continue
+        fresh, committed = read_profile_csv(new), read_profile_csv(old)
+        assert list(fresh.columns) == list(committed.columns)
+        np.testing.assert_allclose(fresh["value"], committed["value"], rtol=1e-3)
+        np.testing.assert_allclose(fresh["threshold"], committed["threshold"], rtol=1e-3)
+        allowed = PROFILE_SPREAD + PROFILE_SPREAD_RELATIVE * committed["delta"].abs()
+        for column in ("objective", "delta"):
+            assert ((fresh[column] - committed[column]).abs() <= allowed).all(), column
+        near = (committed["delta"] - committed["threshold"]).abs() <= allowed
+        assert (fresh["accepted"] == committed["accepted"])[~near].all()
 
 
 def test_holdout_profile_shows_the_forecast_spread():
@@ -182,7 +203,7 @@ def test_holdout_profile_shows_the_forecast_spread():
     assert max(accepted) - min(accepted) > 0.5 * (0.25 - 0.03)
     text = report_markdown(profile)
     assert "| 2003 |" in text and "95% profile interval" in text
-    frame = profile.frame()
+    frame = profile.to_frame()
     assert list(frame.columns[:4]) == ["value", "objective", "delta", "accepted"]
     assert len(frame) == 11 and frame["2003"].tolist() == [
         p.production_error[2003] for p in profile.points]
