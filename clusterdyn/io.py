@@ -76,9 +76,14 @@ def output_file(path: str | Path, inputs: Iterable[str | Path | None] = ()) -> P
     except OSError as exc:
         raise UsageError(f"output {str(path)!r}: cannot create its folder "
                          f"({exc.strerror or exc})") from None
-    if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise UsageError(f"output {str(path)!r}: its folder {str(target.parent)!r} is not "
-                         "writable")
+    try:  # a real probe: os.access says yes to root even where nothing can be created
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp",
+                                     dir=target.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"output {str(path)!r}: its folder {str(target.parent)!r} cannot be "
+                         f"written ({exc.strerror or exc})") from None
     if target.exists() and not target.is_file():
         raise UsageError(f"output {str(path)!r} exists and is not a regular file")
     return target

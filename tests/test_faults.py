@@ -312,3 +312,18 @@ def test_ctrl_c_during_a_calibration_is_one_line_and_writes_nothing(tmp_path):
     assert process.returncode == 130, err
     assert err.strip().endswith("interrupted") and "Traceback" not in err
     assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+def test_an_output_folder_where_nothing_can_be_created_is_refused_before_the_search(capsys,
+                                                                                   monkeypatch):
+    """``calibrate -o /proc/x.toml`` searched for a while and then failed (os.access says yes
+    to root)."""
+    from calibration import fit
+    from clusterdyn.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("the search started")
+
+    monkeypatch.setattr(fit, "calibrate", never)
+    assert main(["calibrate", "--quick", "-o", "/proc/x.toml"]) == 2
+    assert "cannot be written" in capsys.readouterr().err
