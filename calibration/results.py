@@ -252,7 +252,11 @@ class CalibrationResult:
                 for e in self.estimates
             },
             "correlation": {"order": names,
-                            "matrix": [[_sig(v, 4) for v in row] for row in self.correlation]},
+                            # 4 decimals, not 4 significant digits: a correlation of
+                            # zero computes as +-1e-11, noise that differs by processor
+                            # (+ 0.0 turns -0.0 into 0.0)
+                            "matrix": [[round(float(v), 4) + 0.0 for v in row]
+                                       for row in self.correlation]},
             "fit": {k: {m: _sig(v) if isinstance(v, float) else v
                         for m, v in s.as_dict().items()} for k, s in self.fit.items()},
             "holdout": {k: {m: _sig(v) if isinstance(v, float) else v

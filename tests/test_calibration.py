@@ -14,7 +14,6 @@ from calibration.fit import calibrate
 from calibration.results import RESULTS_DIR, _sha256
 from calibration.spec import SPEC_DIR, SpecError, load_spec
 from clusterdyn.cli import main
-from tests.precision import assert_same_at_precision
 
 SHIPPED = RESULTS_DIR / "salmon_cluster.toml"
 
@@ -211,21 +210,99 @@ def test_cli_run_uses_the_shipped_calibration_by_default(tmp_path, model):
     pd.testing.assert_frame_equal(mdl, model.run(), check_exact=False, rtol=1e-9)
 
 
+#: How far a recalibration on another processor may move what it writes. Measured with
+#: numpy's AVX-512 paths and OpenBLAS's kernels switched to another processor's
+#: (NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL", OPENBLAS_CORETYPE=Sandybridge): the full
+#: calibration wrote the same bytes; the 1995 one moved an identified estimate by one unit of
+#: its 4th digit (demand growth 0.07662 -> 0.07661), the unidentified carrying capacity by
+#: 0.1% (1.992e6 -> 1.990e6, anywhere in its range fits), the fit statistics by up to 0.004
+#: (R² of the out-of-sample share 0.1249 -> 0.1211), and one year at -25.0% crossed the ±25%
+#: check. The limits below are about twice or three times those.
+ESTIMATE_REL = 2e-3          # identified estimates, interval bounds, objective
+UNIDENTIFIED_REL = 0.01      # estimates the data do not identify
+STATISTIC_ABS, STATISTIC_REL = 0.01, 0.01   # fit statistics, correlations, checks
+YEARS_MOVED = 1              # years that may cross a quality threshold
+
+
+def _close(a: object, b: object, rel: float, abs_: float = 0.0) -> bool:
+    return abs(float(a) - float(b)) <= rel * max(abs(float(a)), abs(float(b))) + abs_
+
+
+def results_differences(new: dict, old: dict) -> list[str]:
+    """Where a recalibration differs from the shipped results beyond the limits above."""
+    out = []
+    for key in ("calibration", "provenance"):
+        expected = {k: v for k, v in old[key].items() if k != "objective"}
+        if {k: v for k, v in new[key].items() if k != "objective"} != expected:
+            out.append(f"[{key}] differs")
+    if not _close(new["calibration"]["objective"], old["calibration"]["objective"],
+                  ESTIMATE_REL):
+        out.append("objective")
+    if list(new["parameters"]) != list(old["parameters"]):
+        return [*out, "parameter names"]
+    for name, was in old["parameters"].items():
+        now = new["parameters"][name]
+        flags = ("units", "identified", "at_bound")
+        if any(now[f] != was[f] for f in flags):
+            out.append(f"{name}: {[(f, now[f], was[f]) for f in flags]}")
+        rel = ESTIMATE_REL if was["identified"] else UNIDENTIFIED_REL
+        for field in ("value", "lower_95", "upper_95"):
+            if not _close(now[field], was[field], rel):
+                out.append(f"{name}.{field}: {now[field]} != {was[field]}")
+    new_matrix, old_matrix = new["correlation"]["matrix"], old["correlation"]["matrix"]
+    if not all(_close(a, b, STATISTIC_REL, STATISTIC_ABS) for row_a, row_b in
+               zip(new_matrix, old_matrix, strict=True) for a, b in zip(row_a, row_b,
+                                                                          strict=True)):
+        out.append("correlation matrix")
+    for table in ("fit", "holdout"):
+        for series, stats in old.get(table, {}).items():
+            for key, was in stats.items():
+                now = new[table][series][key]
+                same = now == was if isinstance(was, str | int) and not isinstance(
+                    was, bool) else _close(now, was, STATISTIC_REL, STATISTIC_ABS)
+                if not same:
+                    out.append(f"[{table}.{series}] {key}: {now} != {was}")
+    for key, was in old["checks"].items():
+        now = new["checks"][key]
+        if isinstance(was, list) and all(isinstance(y, int) for y in was):
+            if len(set(now) ^ set(was)) > YEARS_MOVED:
+                out.append(f"checks.{key}: {now} != {was}")
+        elif isinstance(was, float):
+            if not _close(now, was, STATISTIC_REL, STATISTIC_ABS):
+                out.append(f"checks.{key}: {now} != {was}")
+        elif now != was:  # flags, counts, names
+            out.append(f"checks.{key}: {now} != {was}")
+    return out
+
+
+def test_the_results_comparison_catches_a_real_change():
+    shipped = tomllib.loads((RESULTS_DIR / "salmon_cluster.toml").read_text())
+    assert results_differences(shipped, shipped) == []
+    changed = tomllib.loads((RESULTS_DIR / "salmon_cluster.toml").read_text())
+    changed["parameters"]["Reference unit cost"]["value"] *= 1.01
+    changed["calibration"]["objective"] += 0.1
+    assert len(results_differences(changed, shipped)) == 2
+
+
 @pytest.mark.parametrize(
     ("argv", "shipped"),
     [([], "salmon_cluster"), (["--until", "1995"], "salmon_cluster_until_1995")],
 )
 def test_full_calibration_reproduces_the_shipped_results(tmp_path, argv, shipped):
-    """`clusterdyn calibrate -o X` with the default seed rewrites the shipped files (the full
-    search, about 1-2 minutes each on the 2-core CI machine).
-
-    Compared at the precision written (4 significant digits, :mod:`tests.precision`): the
-    text exactly, each number up to one unit of its last digit, which a value sitting on a
-    rounding boundary may flip on another processor. Measured: with numpy's AVX-512 paths and
-    OpenBLAS's kernels switched to another processor's (NPY_DISABLE_CPU_FEATURES,
-    OPENBLAS_CORETYPE=Sandybridge) the full calibration writes the same bytes.
-    """
+    """`clusterdyn calibrate -o X` with the default seed rewrites the shipped results (the
+    full search, about 1-2 minutes each on the 2-core CI machine), on any processor within
+    the limits above; the report has the same sections and parameters. On the machine that
+    wrote them the files come out byte for byte (as a rerun with the same seed does,
+    ``test_holdout_calibration_cli_is_deterministic_and_atomic``)."""
     out = tmp_path / "c.toml"
     assert main(["calibrate", "--no-progress", *argv, "-o", str(out)]) == 0
-    assert_same_at_precision(out, RESULTS_DIR / f"{shipped}.toml")
-    assert_same_at_precision(out.with_suffix(".md"), RESULTS_DIR / f"{shipped}.md")
+    new = tomllib.loads(out.read_text())
+    old = tomllib.loads((RESULTS_DIR / f"{shipped}.toml").read_text())
+    found = results_differences(new, old)
+    assert not found, "\n".join(found)
+
+    def outline(path):
+        return [line.split("|")[1] if line.startswith("| ") else line
+                for line in path.read_text().splitlines() if line.startswith(("#", "| "))]
+
+    assert outline(out.with_suffix(".md")) == outline(RESULTS_DIR / f"{shipped}.md")
