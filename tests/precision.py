@@ -37,11 +37,13 @@ def last_digit_unit(token: str) -> float:
     return 10.0 ** (int(exponent or 0) - decimals)
 
 
-def differences(new: str, old: str) -> list[str]:
+def differences(new: str, old: str, rounded_whole_numbers: bool = False) -> list[str]:
     """Where ``new`` differs from ``old`` beyond the written precision.
 
-    Text must be equal; whole numbers (years, counts, ranks, integer percentages) equal; any
-    other number may differ by one unit of its last written digit.
+    Text must be equal; whole numbers (years, counts, ranks) equal, unless
+    ``rounded_whole_numbers`` says they were rounded from fractions (a report's ``-25%``):
+    then they may move by one unit too; any other number may differ by one unit of its last
+    written digit.
 
     Returns
     -------
@@ -58,7 +60,7 @@ def differences(new: str, old: str) -> list[str]:
     out = []
     for i, (a, b) in enumerate(zip(new_numbers, old_numbers, strict=True)):
         where = f"number {i} after {old_text[i][-40:]!r}: {a} != {b}"
-        if _is_integer(a) and _is_integer(b):
+        if _is_integer(a) and _is_integer(b) and not rounded_whole_numbers:
             if a != b:  # never rounded from a float, so never allowed to move
                 out.append(where)
             continue
@@ -71,8 +73,9 @@ def differences(new: str, old: str) -> list[str]:
     return out
 
 
-def assert_same_at_precision(new: Path | str, old: Path | str) -> None:
+def assert_same_at_precision(new: Path | str, old: Path | str,
+                             rounded_whole_numbers: bool = False) -> None:
     """Assert that two files agree at their written precision (:func:`differences`)."""
     found = differences(Path(new).read_text(encoding="utf-8"),
-                        Path(old).read_text(encoding="utf-8"))
+                        Path(old).read_text(encoding="utf-8"), rounded_whole_numbers)
     assert not found, f"{new} differs from {old}:\n" + "\n".join(found[:20])

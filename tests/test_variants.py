@@ -68,7 +68,8 @@ def test_shipped_report_is_what_the_command_writes_now(tmp_path):
     results files' objectives."""
     out = tmp_path / "variants.md"
     assert main(["-o", str(out)]) == 0
-    assert_same_at_precision(out, SHIPPED_REPORT)
+    # its percentages are rounded to whole numbers: one may flip on another processor
+    assert_same_at_precision(out, SHIPPED_REPORT, rounded_whole_numbers=True)
     shipped_row = [c.strip() for c in out.read_text().splitlines()[6].split("|")]
     assert shipped_row[1].startswith("shipped")
     for column, results in ((3, "salmon_cluster_until_1995.toml"), (-4, "salmon_cluster.toml")):
