@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from calibration import calibrated_parameters
 from scenarios.costs import PolicyCosts, cost_series, load_costs
 from scenarios.spec import (
     LEVERS,
@@ -81,20 +80,15 @@ class ScenarioRun:
 
 
 def baseline_parameters() -> dict[str, float]:
-    """The parameters every scenario starts from: the shipped calibration.
+    """The parameters every scenario starts from: the salmon model's defaults, i.e. the
+    shipped calibration (:attr:`sdmodels.Model.baseline`).
 
     Raises
     ------
-    ScenarioError
+    sdmodels.ModelInputError
         If no calibration results file is shipped.
     """
-    try:
-        return calibrated_parameters()
-    except FileNotFoundError as exc:
-        raise ScenarioError(
-            f"no shipped calibration ({exc.filename}): scenarios start from the calibrated "
-            "parameters; run `clusterdyn calibrate -o calibration/results/salmon_cluster.toml`"
-        ) from None
+    return dict(default_model().baseline)
 
 
 def step_values(model: Model, params: Mapping[str, float], variable: str, until: int,

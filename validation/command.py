@@ -49,19 +49,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_command)
 
 
-def _base_parameters(model_name: str, which: str) -> tuple[dict[str, float], str]:
-    from calibration import calibrated_parameters
-
-    if which == "mdl":
-        return {}, "the .mdl's defaults"
-    try:
-        return calibrated_parameters(model_name), f"calibration/results/{model_name}.toml"
-    except FileNotFoundError:
-        raise UsageError(
-            f"no shipped calibration for model {model_name!r}: use --defaults mdl"
-        ) from None
-
-
 def _timed(title: str, build: Callable[[], Section]) -> tuple[Section, float]:
     from sdmodels import ModelInputError, SimulationError
     from validation.report import failed_section
@@ -85,10 +72,12 @@ def run_command(args: argparse.Namespace) -> int:
     from sdmodels import load_model
     from validation import behaviour, integration, reality, report, stocks, units
 
-    model = load_model(args.model)
     wanted = {SECTIONS[name] for name in (getattr(args, "only", None) or SECTIONS)}
-    base, label = ({}, "none needed") if wanted == {"units"} else _base_parameters(
-        model.name, args.defaults)
+    units_only = wanted == {"units"}  # needs no parameters, so no calibration either
+    model = load_model(args.model, defaults="mdl" if units_only else args.defaults)
+    base = dict(model.baseline)
+    label = ("none needed" if units_only else "the .mdl's defaults"
+             if model.defaults_source == "mdl" else model.defaults_source)
     checks_path = args.checks or reality.default_checks_path(model)
     checks = ()
     if "reality checks" in wanted:  # a bad file is a usage error, reported before any run
