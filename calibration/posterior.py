@@ -159,7 +159,8 @@ def posterior_from_results(results: str | Path | ResultsFile, *, steps: int = ST
 def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFrame,
                      optimum: float, *, until: int, steps: int = STEPS, burn: int | None = None,
                      draws: int = DRAWS, seed: int = 0, progress: bool = True,
-                     observations: pd.DataFrame | None = None) -> PosteriorSample:
+                     observations: pd.DataFrame | None = None,
+                     start_from: str = "ball") -> PosteriorSample:
     """Sample the posterior of a calibration with emcee's ensemble sampler.
 
     Parameters
@@ -186,6 +187,11 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
         Show a progress bar.
     observations : DataFrame, optional
         Default: the shipped data.
+    start_from : {"ball", "laplace"}
+        Where the walkers start: ``"ball"`` (default, the shipped posteriors) a ball of
+        radius :data:`INITIAL_SPREAD` around the optimum; ``"laplace"`` spread as the
+        Gauss-Newton approximation of the posterior (standard errors from the 95% intervals,
+        clipped to the bounds), so a short chain starts closer to its stationary spread.
 
     Returns
     -------
@@ -197,6 +203,8 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
         If the settings are inconsistent or an estimate is missing.
     """
     burn = default_burn(steps) if burn is None else burn
+    if start_from not in ("ball", "laplace"):
+        raise ModelInputError(f"start_from = {start_from!r}: expected 'ball' or 'laplace'")
     if not 0 < burn < steps or draws < 1 or seed < 0:
         raise ModelInputError(f"steps = {steps}, burn = {burn}, draws = {draws}, seed = {seed}: "
                               "expected 0 < burn < steps, draws >= 1 and seed >= 0")
@@ -223,8 +231,12 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
 
     walkers = 4 * p
     random = np.random.RandomState(seed)
-    initial = np.clip(objective.to_unit(start) + INITIAL_SPREAD * random.randn(walkers, p),
-                      0.0, 1.0)
+    if start_from == "ball":
+        spread = np.full(p, INITIAL_SPREAD)
+    else:  # the Gauss-Newton 95% intervals as +-1.96 standard errors, in unit coordinates
+        width = (hessian["upper_95"] - hessian["lower_95"]).to_numpy(dtype=float)
+        spread = np.maximum(width / (2 * 1.96) / (spec.upper - spec.lower), INITIAL_SPREAD)
+    initial = np.clip(objective.to_unit(start) + spread * random.randn(walkers, p), 0.0, 1.0)
     sampler = emcee.EnsembleSampler(walkers, p, log_posterior, vectorize=True)
     sampler.random_state = random.get_state()
     bar = tqdm(total=steps, desc="sampling the posterior", unit="step", disable=not progress,

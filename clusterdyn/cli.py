@@ -64,10 +64,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sdmodels import load_model
 
     inputs = [args.scenario if args.scenario and args.scenario.endswith(".toml") else None,
-              args.model if args.model.endswith(".mdl") else None]
+              args.model if args.model.endswith(".mdl") else None, args.results]
     if args.output != "-":
         output_file(args.output, inputs)  # before the run: fail at once on a bad output
-    model = load_model(args.model, defaults=args.defaults)
+    if args.results is None:
+        model = load_model(args.model, defaults=args.defaults)
+    else:
+        model = load_model(args.model, defaults="mdl").with_calibration(args.results)
     variables = "all" if args.all_variables else (args.variables or None)
     if args.scenario:
         params, until = scenario_command.scenario_parameters(
@@ -102,6 +105,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             ["posterior", "--no-progress", "--results", "calibration/results/salmon_cluster.toml"],
             ["posterior", "--no-progress", "--results",
              "calibration/results/salmon_cluster_until_1995.toml"],
+            ["forecast", "--origins", "1990,1993,1995,1998,2000", "--no-progress",
+             "--no-figure", "-o", "forecasting/results"],
+            ["forecast", "--train-until", "1995", "--results",
+             "calibration/results/salmon_cluster_until_1995.toml", "--baseline-first-year",
+             "1985", "--no-progress", "--no-figure", "-o",
+             "forecasting/results/baselines_from_1985"],
         ]
     steps += [
         ["run", "-o", f"{out}/baseline.csv"],
@@ -136,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     from calibration import posterior_command, profile_command
     from ensembles import command as ensembles_command
     from figures import command as figures_command
+    from forecasting import command as forecast_command
     from scenarios import command as scenario_command
     from validation import command as validation_command
 
@@ -150,8 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate the model and write yearly outputs as CSV",
                          description="Simulate the model and write one row per year.")
     run.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
-    run.add_argument("--defaults", choices=("calibrated", "mdl"), default="calibrated",
-                     help="parameter defaults: the shipped calibration (default) or the .mdl's")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--defaults", choices=("calibrated", "mdl"), default="calibrated",
+                        help="parameter defaults: the shipped calibration (default) or the "
+                        ".mdl's")
+    source.add_argument("--results", metavar="PATH", default=None,
+                        help="take the parameters of this calibration results file (written "
+                        "by 'clusterdyn calibrate'); the others keep the .mdl's values")
     run.add_argument("--scenario", metavar="NAME", default=None,
                      help="run a policy scenario (shipped name or .toml file); --set applies on "
                      "top of it")
@@ -170,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibration_command.add_parser(sub)
     profile_command.add_parser(sub)
     posterior_command.add_parser(sub)
+    forecast_command.add_parser(sub)
     scenario_command.add_parser(sub)
     figures_command.add_parser(sub)
     validation_command.add_parser(sub)
@@ -184,8 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--figures", default="figures/output", help="figure folder "
                            "(default: figures/output)")
     reproduce.add_argument("--recalibrate", action="store_true",
-                           help="rerun both shipped calibrations, the demand-growth profiles and "
-                           "both MCMC posteriors first (about 4 minutes)")
+                           help="rerun both shipped calibrations, the demand-growth profiles, "
+                           "both MCMC posteriors and the rolling-origin forecast evaluation "
+                           "first (about 8 minutes)")
     reproduce.set_defaults(func=cmd_reproduce)
 
     params = sub.add_parser(

@@ -15,4 +15,6 @@ CATALOG: dict[str, str] = {
     "holdout": "calibrated to 1995, forecast of 1996-2003 vs data",
     "bands": "posterior (MCMC) 50/75/95/100% bands of the outputs",
     "identification": "profile likelihood of demand growth and the hold-out forecast along it",
+    "forecast_skill": "hold-out fan chart with naive baselines, and skill by horizon over "
+                      "rolling origins",
 }

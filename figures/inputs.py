@@ -30,6 +30,7 @@ from calibration.shipped import RESULTS_DIR, posterior_path
 from calibration.spec import SPEC_DIR, CalibrationSpec, load_spec
 from clusterdyn.errors import UsageError
 from figures.cache import ResultCache
+from forecasting.shipped import FIGURE_INPUTS as FORECAST_FILES
 from scenarios.spec import SHIPPED_DIR, STAGES, START_PARAMETERS
 from sdmodels import load_model
 from sdmodels.model import Model
@@ -263,7 +264,8 @@ class FigureInputs:
         kind : str
             ``model``, ``loops``, ``calibration``, ``holdout``, ``spec``, ``data``,
             ``scenarios``, ``costs``, ``posterior`` (the MCMC draws of both calibrations) or
-            ``profiles`` (the shipped profile CSVs of both calibrations).
+            ``profiles`` (the shipped profile CSVs of both calibrations) or ``forecast`` (the
+            committed rolling-origin forecasts, :mod:`figures.forecast`).
         """
         model_path = self.model.mdl_path
         table: dict[str, list[Path]] = {
@@ -278,6 +280,7 @@ class FigureInputs:
             "posterior": [posterior_path(self.calibration_file),
                           posterior_path(self.holdout_file)],
             "profiles": [profile_path(self.holdout_file), profile_path(self.calibration_file)],
+            "forecast": list(FORECAST_FILES),
         }
         if kind not in table:
             raise KeyError(f"unknown input kind {kind!r}; expected one of {sorted(table)}")

@@ -14,10 +14,11 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from calibration.shipped import posterior_path
-from figures import fit, identification, policy, structure, uncertainty
+from figures import fit, forecast, identification, policy, structure, uncertainty
 from figures.catalog import CATALOG
 from figures.inputs import FigureInputs, relative
 from figures.style import DATA_SOURCE, STYLE_FILE
+from forecasting.shipped import RESULTS_DIR
 from sdmodels import PUBLIC_OUTPUTS
 from sdmodels.loops import load_loops
 
@@ -165,6 +166,24 @@ def _identification(inputs: FigureInputs) -> dict[str, Figure]:
         profiles, forecasts, identification.observed_production(inputs), footer)}
 
 
+def _forecast_skill(inputs: FigureInputs) -> dict[str, Figure]:
+    forecasts, by_horizon, observed = forecast.compute_forecast_skill()
+    origins = sorted(int(o) for o in forecasts["origin"].unique())
+    model = by_horizon[(by_horizon["method"] == "model")
+                       & (by_horizon["variable"] == forecast.FAN_VARIABLES[0])]
+    per_horizon = model.set_index("horizon")["n"].sort_index()
+    footer = [DATA_SOURCE, _model_line(inputs) + f" Results {relative(RESULTS_DIR)}/ "
+              f"(clusterdyn forecast --origins {','.join(map(str, origins))}): at each origin "
+              "the model is calibrated to the data up to it and its posterior sampled by MCMC; "
+              "the bands add the spec's observation error. Baselines fitted to the same years "
+              "and transform. A horizon averages the origins with data that far ahead "
+              f"({int(per_horizon.iloc[0])} at horizon 1, {int(per_horizon.iloc[-1])} at "
+              f"horizon {int(per_horizon.index[-1])})."]
+    units = _units(inputs, list(forecast.FAN_VARIABLES))
+    return {"forecast_skill": forecast.plot_forecast_skill(forecasts, by_horizon, observed,
+                                                            units, footer)}
+
+
 _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Figure]]]] = {
     "calibration_fit": (("model", "calibration", "spec", "data"), _calibration_fit),
     "lifecycle": (("model", "calibration"), _lifecycle),
@@ -178,6 +197,7 @@ _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Fig
     "bands": (("model", "calibration", "spec", "posterior"), _bands),
     "identification": (("model", "calibration", "holdout", "spec", "data", "profiles"),
                        _identification),
+    "forecast_skill": (("model", "forecast"), _forecast_skill),
 }
 if list(_BUILDS) != list(CATALOG):  # pragma: no cover - a developer error
     raise RuntimeError("figures.catalog.CATALOG and figures.registry disagree")

@@ -128,6 +128,37 @@ class Model:
         """
         return replace(self, baseline=MappingProxyType({}), defaults_source="mdl")
 
+    def with_calibration(self, path: str | Path) -> Model:
+        """The same model with the estimates of a calibration results file as defaults.
+
+        Parameters the file does not hold keep the ``.mdl``'s values (a calibration starts
+        from them), so the run reproduces the fit written in ``path`` whatever this model's
+        current defaults.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            A results file written by ``clusterdyn calibrate`` for this model.
+
+        Returns
+        -------
+        Model
+            A new object; this one is unchanged.
+
+        Raises
+        ------
+        ModelInputError
+            If the file cannot be read, was fitted to another model, or holds a value that is
+            not a parameter of this model or lies outside its declared range.
+        """
+        path = Path(path)
+        fitted_model = _results_model_name(path)
+        if fitted_model is not None and fitted_model != self.name:
+            raise ModelInputError(f"calibration file {path}: fitted to model {fitted_model!r}, "
+                                  f"not {self.name!r}")
+        values = _validated_values(path, self.name, self.parameters)
+        return replace(self, baseline=MappingProxyType(values), defaults_source=str(path))
+
     @property
     def defaults(self) -> dict[str, float]:
         """The value every parameter takes in a run that does not set it."""
@@ -461,17 +492,35 @@ def _baseline(path: Path, model_name: str, defaults: str,
             f"with defaults=\"mdl\" (--defaults mdl), or run `clusterdyn calibrate -o "
             f"calibration/results/{model_name}.toml`"
         )
-    values = read_calibrated_values(found)
+    return (_validated_values(found, model_name, parameters),
+            f"calibration/results/{found.name}")
+
+
+def _validated_values(path: Path, model_name: str,
+                      parameters: Mapping[str, Parameter]) -> dict[str, float]:
+    """The values of a results file, each a parameter of the model within its range."""
+    values = read_calibrated_values(path)
     for key, value in values.items():
         if key not in parameters:
             raise ModelInputError(
-                f"calibration file {found}: {key!r} is not a parameter of model {model_name!r}"
+                f"calibration file {path}: {key!r} is not a parameter of model {model_name!r}"
             )
         try:
             parameters[key].validate(value)
         except ModelInputError as exc:
-            raise ModelInputError(f"calibration file {found}: {exc}") from None
-    return values, f"calibration/results/{found.name}"
+            raise ModelInputError(f"calibration file {path}: {exc}") from None
+    return values
+
+
+def _results_model_name(path: Path) -> str | None:
+    """The model a results file names in ``[calibration] model`` (None if it names none)."""
+    try:
+        with path.open("rb") as handle:
+            head = tomllib.load(handle).get("calibration", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ModelInputError(f"calibration file {path}: cannot be read ({exc})") from None
+    name = head.get("model") if isinstance(head, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _load_translated(path: Path) -> tuple[Path, pysd.py_backend.model.Model]:

@@ -235,7 +235,8 @@ class VectorizedModel:
             Raise :class:`SimulationError` if a run produced NaN or infinite values (default).
             With False they are returned as they are.
         workers : int, optional
-            Threads sharing the runs; default: one per processor core. The numba backend
+            Threads sharing the runs; default :func:`default_workers` (one per processor core
+            unless ``$CLUSTERDYN_THREADS`` says otherwise). The numba backend
             releases the interpreter lock, so they run in parallel; the numpy backend only
             releases it inside numpy's loops, so on a busy machine 1 can be faster. Results do
             not depend on it (every set is computed on its own).
@@ -258,7 +259,7 @@ class VectorizedModel:
         times, out_steps = _schedule(self.model.initial_time, float(until_year), step)
         years = np.arange(int(self.model.initial_time), until_year + 1)
         sel = [self._index[name] for name in names]
-        threads = (os.cpu_count() or 1) if workers is None else workers
+        threads = default_workers() if workers is None else workers
         buf = self._simulator.fill(
             checked, n, times, float(until_year), step, out_steps, sel, threads
         )
@@ -267,6 +268,19 @@ class VectorizedModel:
         if check_finite:
             _check_finite(self.model.name, values, years, names)
         return EnsembleResult(years, tuple(names), values)
+
+
+#: Environment variable that sets the runner's default number of threads (a process pool
+#: running one task per core sets it to 1, so that its processes do not share the cores
+#: twice over).
+THREADS_VARIABLE = "CLUSTERDYN_THREADS"
+
+
+def default_workers() -> int:
+    """Threads of a run that does not choose: ``$CLUSTERDYN_THREADS`` if it is a positive
+    whole number, otherwise one per processor core."""
+    text = os.environ.get(THREADS_VARIABLE, "")
+    return int(text) if text.isdigit() and int(text) > 0 else (os.cpu_count() or 1)
 
 
 def _check_finite(model: str, values: np.ndarray, years: np.ndarray, names: list[str]) -> None:

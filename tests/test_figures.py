@@ -316,7 +316,7 @@ def test_rounded_keeps_six_significant_digits_of_floats_only():
 
 
 def _compute_outputs(inputs, name):
-    from figures import fit, identification, policy, uncertainty
+    from figures import fit, forecast, identification, policy, uncertainty
 
     computes = {
         "calibration_fit": lambda: [fit.compute_calibration_fit(inputs)],
@@ -328,13 +328,14 @@ def _compute_outputs(inputs, name):
         "scenario_kpis": lambda: [policy.compute_scenario_kpis(inputs)],
         "bands": lambda: list(uncertainty.compute_bands(inputs)),
         "identification": lambda: list(identification.compute_profiles(inputs)),
+        "forecast_skill": lambda: list(forecast.compute_forecast_skill()),
     }
     return computes[name]()
 
 
 @pytest.mark.parametrize("name", ["calibration_fit", "lifecycle", "parameters", "holdout",
                                   "policy_schedules", "scenario_comparison", "scenario_kpis",
-                                  "bands", "identification"])
+                                  "bands", "identification", "forecast_skill"])
 def test_compute_outputs_are_rounded_to_six_significant_digits(inputs, name):
     """Every number a figure plots from a run or an ensemble is rounded when computed, so the
     last bits in which processors differ never reach the figure's bytes."""

@@ -1,8 +1,9 @@
 """README.md's generated tables are what the commands it names produce now.
 
 The KPI table is ``kpis.md`` of ``clusterdyn scenarios -o out/scenarios`` (its table part); the
-baseline table is ``clusterdyn run`` against the shipped FAO data. Refresh both after a change
-of model or calibration with ``python -m tests.test_readme --update``.
+baseline table is ``clusterdyn run`` against the shipped FAO data; the forecast-skill tables
+are the committed rolling-origin evaluation (``forecasting/results/``). Refresh them after a
+change of model or calibration with ``python -m tests.test_readme --update``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,70 @@ def baseline_block() -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"kpis": kpi_block, "baseline": baseline_block}
+def _skill_table(overall, variables: tuple[str, ...] = ("Production", "Price")) -> str:
+    """Markdown: one row per method, MAPE / CRPS / 90% coverage / rank of each variable."""
+    from forecasting.evaluate import METHODS
+
+    head = "| method | " + " | ".join(
+        f"{v}: MAPE | CRPS | 90% coverage | rank" for v in variables) + " |"
+    lines = [head, "|---|" + "---|---|---|---|" * len(variables)]
+    table = overall.set_index(["method", "variable"])
+    for method in METHODS:
+        cells = []
+        for variable in variables:
+            row = table.loc[(method, variable)]
+            cells += [f"{100 * row['mape']:.0f}%", f"{row['crps']:.3f}",
+                      f"{row['coverage_90']:.2f}", f"{int(row['rank'])}"]
+        lines.append(f"| `{method}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def forecast_1995_block() -> str:
+    """Skill from origin 1995 in the committed rolling-origin evaluation."""
+    import pandas as pd
+
+    from forecasting.evaluate import aggregate
+    from forecasting.shipped import SKILL_FILE
+
+    skill = pd.read_csv(SKILL_FILE)
+    return _skill_table(aggregate(skill[skill["origin"] == 1995], ["variable"]))
+
+
+def forecast_rolling_block() -> str:
+    """Skill over the committed rolling origins: overall, and CRPS of production by horizon."""
+    import pandas as pd
+
+    from forecasting.evaluate import METHODS
+    from forecasting.shipped import HORIZON_FILE, OVERALL_FILE
+
+    overall = pd.read_csv(OVERALL_FILE)
+    by_horizon = pd.read_csv(HORIZON_FILE)
+    horizons = range(1, 9)
+    lines = [_skill_table(overall), "",
+             "| production, CRPS at horizon | " + " | ".join(map(str, horizons)) + " |",
+             "|---|" + "---|" * len(horizons)]
+    table = by_horizon[by_horizon["variable"] == "Production"].set_index(["method", "horizon"])
+    n = table.loc["model", "n"]
+    lines.append("| scored years (origins) | " + " | ".join(str(int(n[h])) for h in horizons)
+                 + " |")
+    for method in METHODS:
+        lines.append(f"| `{method}` | " + " | ".join(
+            f"{table.loc[(method, h), 'crps']:.2f}" for h in horizons) + " |")
+    return "\n".join(lines)
+
+
+def forecast_baselines_1985_block() -> str:
+    """The 1995 skill table with the baselines fitted to 1985-1995 only."""
+    import pandas as pd
+
+    from forecasting.shipped import BASELINES_1985_DIR
+
+    return _skill_table(pd.read_csv(BASELINES_1985_DIR / "skill_overall.csv"))
+
+
+BLOCKS = {"kpis": kpi_block, "baseline": baseline_block, "forecast1995": forecast_1995_block,
+          "forecastrolling": forecast_rolling_block,
+          "forecastbaselines1985": forecast_baselines_1985_block}
 
 
 def _pattern(name: str) -> re.Pattern[str]:
@@ -61,6 +125,11 @@ def test_the_readme_kpi_table_is_what_clusterdyn_scenarios_writes():
 
 def test_the_readme_baseline_table_is_what_clusterdyn_run_gives():
     assert written("baseline") == baseline_block()
+
+
+def test_the_readme_forecast_tables_are_the_committed_evaluation():
+    for name in ("forecast1995", "forecastrolling", "forecastbaselines1985"):
+        assert written(name) == BLOCKS[name](), name
 
 
 def update() -> None:
