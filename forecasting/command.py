@@ -163,13 +163,13 @@ def write_outputs(result: ForecastResult, folder: Path, inputs: list[Path],
 
 def run_command(args: argparse.Namespace) -> int:
     """Forecast, score, write the outputs and print the skill table."""
-    from calibration.command import warnings_as_lines
-    from forecasting.pipeline import forecast, rolling_origin
-
-    _check_options(args)
+    _check_options(args)  # before importing the model: option errors answer at once
     inputs = [p for p in (args.results, args.posterior) if p is not None]
     # Before the computation: a bad output folder is reported at once, not minutes later.
     check_outputs(args.output, inputs, figure=not args.no_figure)
+    from calibration.command import warnings_as_lines
+    from forecasting.pipeline import forecast, rolling_origin
+
     started = time.perf_counter()
     options = {"horizon": args.horizon, "seed": args.seed, "quick": args.quick,
                "steps": args.steps, "draws": args.draws,
