@@ -49,13 +49,13 @@ def refine(objective: Objective, start: np.ndarray, budget: int, fixed: int | No
         return u
 
     def jacobian(v: np.ndarray) -> np.ndarray:
-        jac = objective.jacobian(full(v))
+        jac = objective.jacobian(full(v), penalised=True)
         # Without a fixed parameter pass the Jacobian as computed: a copy with another memory
         # layout changes the last bits of the QR steps, and the shipped results with them.
         return jac if fixed is None else jac[:, free]
 
     fit = least_squares(
-        lambda v: objective.residuals(full(v))[0],
+        lambda v: objective.penalised_residuals(full(v))[0],
         start[free],
         jac=jacobian,
         bounds=(np.zeros(free.sum()), np.ones(free.sum())),
@@ -93,15 +93,26 @@ def _starts(population: np.ndarray, energies: np.ndarray, count: int) -> list[np
     return chosen
 
 
+def _prior_jacobian(objective: Objective, u: np.ndarray, step: float = 1e-7) -> np.ndarray:
+    """Central-difference Jacobian of the prior residuals in unit coordinates (k, p)."""
+    p = len(u)
+    up = np.clip(u + step * np.eye(p), 0.0, 1.0)
+    down = np.clip(u - step * np.eye(p), 0.0, 1.0)
+    width = (up - down).diagonal()
+    return ((objective.prior_residuals(up) - objective.prior_residuals(down))
+            / width[:, None]).T
+
+
 def estimate_intervals(objective: Objective, u: np.ndarray, level: float = 0.95
                        ) -> tuple[list[ParameterEstimate], np.ndarray]:
     """Asymptotic intervals from the Jacobian at the optimum (Gauss-Newton Hessian).
 
     ``cov = s^2 (J'J)^-1`` with ``J`` the Jacobian of the weighted residuals in parameter
     units and ``s^2 = SSR / (n - p)`` (so the intervals reflect the actual misfit, not the
-    nominal sigmas). Intervals use Student's t with n - p degrees of freedom and are clipped
-    to the search bounds. A parameter is flagged *not identified* when its interval is wider
-    than its whole search range.
+    nominal sigmas); with priors (:mod:`calibration.priors`) ``cov = (J'J / s^2 +
+    J_prior' J_prior)^-1``, ``s^2`` from the data residuals alone. Intervals use Student's t
+    with n - p degrees of freedom and are clipped to the search bounds. A parameter is
+    flagged *not identified* when its interval is wider than its whole search range.
     """
     spec = objective.spec
     width = spec.upper - spec.lower
@@ -114,10 +125,19 @@ def estimate_intervals(objective: Objective, u: np.ndarray, level: float = 0.95
     # are floored at 1e-10 of the largest: a direction the data do not inform then gets a
     # huge (not the zero of a pseudo-inverse) variance, and the parameters loading on it get
     # intervals wider than their search range, flagged below.
-    information = jac_u.T @ jac_u
-    eigenvalues, vectors = np.linalg.eigh(information)
-    floored = np.maximum(eigenvalues, eigenvalues.max() * 1e-10)
-    cov_u = s2 * (vectors / floored) @ vectors.T
+    if spec.penalised:
+        # The priors' information is not scaled by the data's residual variance:
+        # cov = (J'J / s^2 + J_prior' J_prior)^-1.
+        jac_prior = _prior_jacobian(objective, u)
+        information = jac_u.T @ jac_u / s2 + jac_prior.T @ jac_prior
+        eigenvalues, vectors = np.linalg.eigh(information)
+        floored = np.maximum(eigenvalues, eigenvalues.max() * 1e-10)
+        cov_u = (vectors / floored) @ vectors.T
+    else:  # the computation the shipped results were made with, bit for bit
+        information = jac_u.T @ jac_u
+        eigenvalues, vectors = np.linalg.eigh(information)
+        floored = np.maximum(eigenvalues, eigenvalues.max() * 1e-10)
+        cov_u = s2 * (vectors / floored) @ vectors.T
     cov = cov_u * np.outer(width, width)
     stderr = np.sqrt(np.diag(cov))
     correlation = cov / np.outer(stderr, stderr)
@@ -228,7 +248,7 @@ def calibrate(
     # last digits (a 4-digit rounding moved the largest production error by 0.3 points).
     shipped = np.clip([_sig(e.value) for e in estimates], spec.lower, spec.upper)
     estimates = [replace(e, value=float(v)) for e, v in zip(estimates, shipped, strict=True)]
-    best_cost = float(objective.payoff(objective.to_unit(shipped)[None, :])[0])
+    best_cost = float(objective.penalised_payoff(objective.to_unit(shipped)[None, :])[0])
     params = {e.name: e.value for e in estimates}
     full = runner.run({k: np.array([v]) for k, v in params.items()},
                       variables=sorted({t.variable for t in spec.targets}))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from calibration.priors import prior_residuals
 from calibration.spec import CalibrationSpec, Target
 from sdmodels.errors import ModelInputError
 from sdmodels.vectorized import VectorizedModel
@@ -156,21 +157,50 @@ class Objective:
         return np.where(np.isfinite(residuals), residuals, FAILED_RUN_RESIDUAL)
 
     def payoff(self, u: np.ndarray) -> np.ndarray:
-        """Half the sum of squared weighted residuals of each parameter set, shape (N,)."""
+        """Half the sum of squared weighted residuals of each parameter set, shape (N,).
+
+        The data's part only; :meth:`penalised_payoff` adds the priors.
+        """
         return 0.5 * np.sum(self.residuals(u) ** 2, axis=1)
 
-    def for_differential_evolution(self, x: np.ndarray) -> np.ndarray:
-        """Payoff in scipy's vectorised layout: ``x`` has shape (p, S)."""
-        return self.payoff(np.asarray(x).T)
+    def prior_residuals(self, u: np.ndarray) -> np.ndarray:
+        """Residuals of the spec's normal and lognormal priors, shape (N, k); k = 0 without
+        priors (:mod:`calibration.priors`)."""
+        return prior_residuals(self.spec.priors, self.to_params(np.atleast_2d(u)))
 
-    def jacobian(self, u: np.ndarray, step: float = 1e-5) -> np.ndarray:
+    def prior_payoff(self, u: np.ndarray) -> np.ndarray:
+        """Half the sum of squared prior residuals, shape (N,): the negative log prior."""
+        return 0.5 * np.sum(self.prior_residuals(u) ** 2, axis=1)
+
+    def penalised_residuals(self, u: np.ndarray) -> np.ndarray:
+        """The data's weighted residuals followed by the prior residuals, (N, n + k)."""
+        data = self.residuals(u)
+        if not self.spec.penalised:
+            return data
+        return np.concatenate([data, self.prior_residuals(u)], axis=1)
+
+    def penalised_payoff(self, u: np.ndarray) -> np.ndarray:
+        """What a fit minimises: the data's payoff plus the priors' (equal to :meth:`payoff`
+        without priors)."""
+        if not self.spec.penalised:
+            return self.payoff(u)
+        return self.payoff(u) + self.prior_payoff(u)
+
+    def for_differential_evolution(self, x: np.ndarray) -> np.ndarray:
+        """Penalised payoff in scipy's vectorised layout: ``x`` has shape (p, S)."""
+        return self.penalised_payoff(np.asarray(x).T)
+
+    def jacobian(self, u: np.ndarray, step: float = 1e-5, penalised: bool = False
+                 ) -> np.ndarray:
         """Central-difference Jacobian of the residuals at ``u`` (p,), in one batch of runs.
 
-        Near a bound the difference is one-sided, so no run leaves [0, 1].
+        Near a bound the difference is one-sided, so no run leaves [0, 1]. With
+        ``penalised``, of :meth:`penalised_residuals` (the prior rows follow the data's).
         """
         p = len(u)
         up = np.clip(u + step * np.eye(p), 0.0, 1.0)
         down = np.clip(u - step * np.eye(p), 0.0, 1.0)
-        r = self.residuals(np.vstack([up, down]))
+        both = np.vstack([up, down])
+        r = self.penalised_residuals(both) if penalised else self.residuals(both)
         width = (up - down).diagonal()
         return ((r[:p] - r[p:]) / width[:, None]).T

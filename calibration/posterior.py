@@ -7,7 +7,8 @@ and for parameters the data barely see it is poor. This module samples the poste
 * likelihood: independent normal errors on the calibration's weighted residuals with the
   residual variance estimated at the optimum, ``log L = -payoff / s^2`` with
   ``s^2 = 2 * payoff_min / (n - p)`` (the same scale as the Hessian intervals);
-* prior: uniform over the spec's search bounds (the box the calibration searched);
+* prior: uniform over the spec's search bounds (the box the calibration searched), times
+  the spec's normal or lognormal priors where it gives them (:mod:`calibration.priors`);
 * sampler: ``emcee.EnsembleSampler`` (Goodman & Weare 2010 stretch move), ``4 p`` walkers
   started in a small ball around the optimum, vectorised over the walkers with the compiled
   runner, seeded; the burn-in is dropped and the chain thinned to about ``draws`` sets.
@@ -217,6 +218,9 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
     observations = spec.observations() if observations is None else observations
     objective = Objective(spec, compile_model(model), observations, last)
     p = len(spec.names)
+    if spec.penalised:
+        # The results file's objective includes the priors; s^2 is the data's alone.
+        optimum = float(objective.payoff(objective.to_unit(start)[None, :])[0])
     s2 = 2.0 * optimum / max(objective.n_observations - p, 1)
 
     def log_posterior(u: np.ndarray) -> np.ndarray:
@@ -225,6 +229,8 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
         inside = ((u >= 0.0) & (u <= 1.0)).all(axis=1)
         if inside.any():
             out[inside] = -objective.payoff(u[inside]) / s2
+            if spec.penalised:  # the prior, not scaled by the data's residual variance
+                out[inside] -= objective.prior_payoff(u[inside])
         return out
 
     import emcee  # imported here: it takes half a second and only this function needs it

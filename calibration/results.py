@@ -15,6 +15,7 @@ import pandas as pd
 import tomli_w
 
 from calibration.data_io import load_table_targets
+from calibration.priors import Prior
 from calibration.spec import CalibrationSpec
 from calibration.statistics import FitStatistics, fit_statistics
 from sdmodels.model import PUBLIC_OUTPUTS, Model
@@ -248,8 +249,9 @@ class CalibrationResult:
             "parameters": {
                 e.name: {"value": _sig(e.value), "lower_95": _sig(e.lower_95),
                          "upper_95": _sig(e.upper_95), "stderr": _sig(e.stderr),
-                         "units": e.units, "identified": e.identified, "at_bound": e.at_bound}
-                for e in self.estimates
+                         "units": e.units, "identified": e.identified, "at_bound": e.at_bound,
+                         **_prior_entry(prior)}
+                for e, prior in zip(self.estimates, self.spec.priors, strict=True)
             },
             "correlation": {"order": names,
                             # 4 decimals, not 4 significant digits: a correlation of
@@ -279,9 +281,12 @@ class CalibrationResult:
             f"objective (0.5 * sum of squared weighted residuals): {self.objective:.6g}",
             "",
         ]
+        priors = dict(zip(self.spec.names, self.spec.priors, strict=True))
         rows = [[e.name, f"{e.value:.5g}", f"[{e.lower_95:.4g}, {e.upper_95:.4g}]", e.units,
                  ", ".join(f for f, on in (("NOT IDENTIFIED", not e.identified),
-                                           ("at bound", e.at_bound)) if on)]
+                                           ("at bound", e.at_bound),
+                                           (f"prior {_described(priors.get(e.name))}",
+                                            priors.get(e.name) is not None)) if on)]
                 for e in self.estimates]
         lines += _table(["parameter", "value", "95% interval", "units", "flags"], rows,
                         right={1, 2})
@@ -296,6 +301,17 @@ class CalibrationResult:
             lines += _table(["variable", "n", "R2", "MAPE", "RMSE", "U", "UM", "US", "UC", "DW"],
                             rows, right=set(range(1, 10)))
         return "\n".join(lines)
+
+
+def _described(prior: Prior | None) -> str:
+    return "" if prior is None else prior.describe()
+
+
+def _prior_entry(prior: Prior | None) -> dict[str, str]:
+    """The prior of a parameter as written in the results file (nothing without one)."""
+    if prior is None:
+        return {}
+    return {"prior": prior.describe(), "prior_source": prior.source}
 
 
 def _count(n: int, noun: str) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from calibration.data_io import OBSERVATION_SCHEMA, load_observations
+from calibration.priors import Prior, parse_prior
 from sdmodels.errors import suggest
 from sdmodels.files import FileProblem, read_toml
 from sdmodels.model import Model
@@ -29,13 +30,14 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class FreeParameter:
-    """A parameter the calibration estimates, with its search bounds."""
+    """A parameter the calibration estimates, with its search bounds and optional prior."""
 
     name: str
     lower: float
     upper: float
     units: str
     reason: str
+    prior: Prior | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,16 @@ class CalibrationSpec:
             If the file (or the ``units.csv`` beside it) is missing or breaks the schema.
         """
         return load_observations(self.data_path)
+
+    @property
+    def priors(self) -> tuple[Prior | None, ...]:
+        """The prior of every free parameter (None: uniform on its search bounds)."""
+        return tuple(p.prior for p in self.parameters)
+
+    @property
+    def penalised(self) -> bool:
+        """Whether any prior adds a residual to the fit (normal or lognormal)."""
+        return any(p is not None and p.penalises for p in self.priors)
 
     @property
     def lower(self) -> np.ndarray:
@@ -223,7 +235,7 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
     parameters = []
     for i, item in enumerate(_get(raw, "parameters", "", path, list)):
         where = f"parameters[{i}]."
-        _check_keys(item, {"name", "lower", "upper", "units", "reason"}, where, path)
+        _check_keys(item, {"name", "lower", "upper", "units", "reason", "prior"}, where, path)
         name = _get(item, "name", where, path, str)
         if name not in model.parameters:
             raise _error(path, f"{where}name", f"unknown parameter {name!r}."
@@ -239,8 +251,12 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
         if units != declared.units:
             raise _error(path, f"{where}units", f"{name!r} is in {declared.units!r} in the model, "
                          f"not {units!r}")
+        prior = None
+        if "prior" in item:
+            prior = parse_prior(item["prior"], f"{where}prior.", (float(lower), float(upper)),
+                                lambda key, message: _error(path, key, message))
         parameters.append(FreeParameter(name, float(lower), float(upper), units,
-                                        _get(item, "reason", where, path, str)))
+                                        _get(item, "reason", where, path, str), prior))
     if len({p.name for p in parameters}) != len(parameters):
         raise _error(path, "parameters", "a parameter is listed twice")
 

@@ -244,7 +244,8 @@ def forecast_origin(fitted: FittedCalibration, draws: pd.DataFrame, observations
     """
     origin = fitted.last_year
     forecast_rows, skill_rows = [], []
-    for modelled in model_forecasts(fitted, draws, years, seed=seed, where=draws_source):
+    for modelled in model_forecasts(fitted, draws, years, seed=seed, where=draws_source,
+                                    observations=observations):
         target = modelled.target
         observed = observations[target.series].dropna()
         observed = observed[observed.index > origin]

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from calibration.spec import CalibrationSpec
 from forecasting.evaluate import ForecastResult, combine, forecast_origin
-from forecasting.predictive import FittedCalibration
+from forecasting.predictive import FittedCalibration, data_residual_scale
 from forecasting.shipped import DEFAULT_ORIGINS, FORECAST_DRAWS, FORECAST_STEPS
 from sdmodels.errors import ModelInputError
 from sdmodels.model import MAX_YEAR, Model
@@ -115,9 +115,9 @@ def check_draws_belong(draws: pd.DataFrame, fitted: FittedCalibration,
                               "'clusterdyn posterior'")
     objective = Objective(fitted.spec, compile_model(fitted.model), observations,
                           fitted.last_year)
-    chosen = values[:CHECKED_DRAWS]
-    s2 = fitted.residual_scale ** 2
-    recomputed = -objective.payoff(objective.to_unit(chosen)) / s2
+    chosen = objective.to_unit(values[:CHECKED_DRAWS])
+    s2 = data_residual_scale(fitted, observations) ** 2
+    recomputed = -objective.payoff(chosen) / s2 - objective.prior_payoff(chosen)
     written = draws["log_posterior"].to_numpy(dtype=float)[:CHECKED_DRAWS]
     difference = np.abs(recomputed - written)
     if not np.median(difference) <= DRAWS_TOLERANCE:  # also refuses NaN

@@ -76,9 +76,28 @@ class FittedCalibration:
 
     @property
     def residual_scale(self) -> float:
-        """``s = sqrt(SSR / (n - p))``: the fit's residual scale in units of ``sigma``."""
+        """``s = sqrt(SSR / (n - p))``: the fit's residual scale in units of ``sigma``.
+
+        From the stored objective, which with priors includes them: use
+        :func:`data_residual_scale` then.
+        """
         dof = max(self.n_observations - len(self.spec.parameters), 1)
         return float(np.sqrt(2.0 * self.objective / dof))
+
+
+def data_residual_scale(fitted: FittedCalibration, observations: pd.DataFrame) -> float:
+    """``s`` from the data residuals alone at the estimates (what the posterior's likelihood
+    uses); equal to :attr:`FittedCalibration.residual_scale` when the spec has no priors."""
+    if not fitted.spec.penalised:
+        return fitted.residual_scale
+    from calibration.objective import Objective
+
+    objective = Objective(fitted.spec, compile_model(fitted.model), observations,
+                          fitted.last_year)
+    values = fitted.estimates.loc[list(fitted.spec.names), "value"].to_numpy(dtype=float)
+    payoff = float(objective.payoff(objective.to_unit(values)[None, :])[0])
+    dof = max(objective.n_observations - len(fitted.spec.parameters), 1)
+    return float(np.sqrt(2.0 * payoff / dof))
 
 
 def observation_scale(target: Target, years: np.ndarray) -> np.ndarray:
@@ -148,7 +167,8 @@ def check_draws(draws: pd.DataFrame, spec: CalibrationSpec, where: str) -> np.nd
 
 
 def model_forecasts(fitted: FittedCalibration, draws: pd.DataFrame, years: np.ndarray, *,
-                    seed: int, where: str = "posterior draws") -> list[ModelForecast]:
+                    seed: int, where: str = "posterior draws",
+                    observations: pd.DataFrame | None = None) -> list[ModelForecast]:
     """Point forecast and posterior predictive sample of every target in ``years``.
 
     Parameters
@@ -162,6 +182,8 @@ def model_forecasts(fitted: FittedCalibration, draws: pd.DataFrame, years: np.nd
         Seed of the observation-error draws.
     where : str
         Where the draws come from, named in errors.
+    observations : pandas.DataFrame, optional
+        The fitted data (default: the spec's); with priors ``s`` is computed from them.
 
     Returns
     -------
@@ -179,7 +201,8 @@ def model_forecasts(fitted: FittedCalibration, draws: pd.DataFrame, years: np.nd
                        until=until, variables=variables)
     rows = np.searchsorted(sampled.years, years)
     rng = np.random.default_rng(seed)
-    s = fitted.residual_scale
+    s = data_residual_scale(fitted, fitted.spec.observations() if observations is None
+                            else observations)
     out = []
     for target in fitted.spec.targets:
         trajectories = transform(target, sampled.get(target.variable)[:, rows]).T
