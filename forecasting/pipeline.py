@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from calibration.results import ResultsFile
 from calibration.spec import CalibrationSpec
 from forecasting.evaluate import ForecastResult, combine, forecast_origin
 from forecasting.predictive import FittedCalibration, data_residual_scale
@@ -128,10 +129,10 @@ def check_draws_belong(draws: pd.DataFrame, fitted: FittedCalibration,
             "here; sample it with 'clusterdyn posterior --results ...'")
 
 
-def _fitted_from_results(results: str | Path, origin: int) -> FittedCalibration:
-    from calibration.results import read_results
-
-    read = read_results(results)
+def _fitted_from_results(read: ResultsFile, results: str | Path, origin: int
+                         ) -> FittedCalibration:
+    """The calibration of a results file (already read), checked: fitted up to ``origin``
+    and made with the current model, spec and data."""
     if read.fit_last_year != origin:
         raise ModelInputError(
             f"{results}: fitted to the data {read.spec.first_year}-{read.fit_last_year}, not "
@@ -194,10 +195,12 @@ def forecast(train_until: int, *, results: str | Path | None = None,
 
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ModelInputError(f"seed = {seed!r}: expected a whole number >= 0")
-    if results is not None:
+    read = None
+    if results is not None:  # read once: its model and spec are the forecast's
         from calibration.results import read_results
 
-        spec = read_results(results).spec
+        read = read_results(results)
+        model, spec = read.model, read.spec
     model = (model or load_model("salmon_cluster")).with_mdl_defaults()
     spec = spec or load_spec(model)
     observations = spec.observations() if observations is None else observations
@@ -209,8 +212,8 @@ def forecast(train_until: int, *, results: str | Path | None = None,
         raise ModelInputError(f"baseline_first_year = {baseline_first_year}: expected a year "
                               f"from {spec.first_year} to {origin - 5} (five years or more "
                               "before the origin)")
-    if results is not None:
-        fitted = _fitted_from_results(results, origin)
+    if read is not None:
+        fitted = _fitted_from_results(read, results, origin)
     else:
         from calibration.fit import calibrate
 
