@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+from collections.abc import Callable
 
 import pytest
 
@@ -26,3 +29,22 @@ def model():
 @pytest.fixture(scope="session")
 def default_run(model):
     return model.run(variables="all")
+
+
+def _default_sigint() -> None:
+    # A process started as a background job of a non-interactive shell inherits SIGINT
+    # ignored (POSIX), and Python then never raises KeyboardInterrupt: a test run launched
+    # with `... &` would see the Ctrl-C tests fail. Give the child a terminal foreground
+    # process's disposition, the case those tests are about.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def popen_interruptible() -> Callable[..., subprocess.Popen]:
+    """``subprocess.Popen`` for a child that must receive Ctrl-C (SIGINT) as from a terminal,
+    whatever the disposition the test run itself inherited."""
+
+    def start(args: list[str], **kwargs: object) -> subprocess.Popen:
+        return subprocess.Popen(args, preexec_fn=_default_sigint, **kwargs)  # noqa: PLW1509
+
+    return start

@@ -294,7 +294,7 @@ def test_concurrent_runs_into_one_output_leave_one_whole_file(tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
-def test_ctrl_c_during_a_calibration_is_one_line_and_writes_nothing(tmp_path):
+def test_ctrl_c_during_a_calibration_is_one_line_and_writes_nothing(tmp_path, popen_interruptible):
     import os
     import signal
     import subprocess
@@ -302,10 +302,10 @@ def test_ctrl_c_during_a_calibration_is_one_line_and_writes_nothing(tmp_path):
     import time
 
     out = tmp_path / "c.toml"
-    process = subprocess.Popen([sys.executable, "-m", "clusterdyn.cli", "calibrate",
-                                "--no-progress", "-o", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ})
+    process = popen_interruptible([sys.executable, "-m", "clusterdyn.cli", "calibrate",
+                                   "--no-progress", "-o", str(out)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ})
     time.sleep(8)  # past start-up, inside the search (a full search takes 15-60 s)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)

@@ -179,11 +179,13 @@ def test_help_and_argument_errors_import_no_numerical_library():
     assert done.stdout.strip() == "[]"
 
 
-def test_ctrl_c_during_figures_ends_in_one_line_and_leaves_no_partial_file(tmp_path):
+def test_ctrl_c_during_figures_ends_in_one_line_and_leaves_no_partial_file(tmp_path,
+                                                                           popen_interruptible):
     env = {**os.environ, "CLUSTERDYN_CACHE": str(tmp_path / "cache")}
     out = tmp_path / "figs"
-    process = subprocess.Popen([*CLI, "figures", "--no-progress", "-o", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = popen_interruptible([*CLI, "figures", "--no-progress", "-o", str(out)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env)
     deadline = time.monotonic() + 120
     while not out.exists() and time.monotonic() < deadline:  # rendering has started
         time.sleep(0.1)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calibration.data_io import load_observations
+from calibration.rest_of_world import rest_of_world_supply
 from sdmodels import PUBLIC_OUTPUTS, ModelInputError
 from sdmodels.layout import parse_equations
 
@@ -155,8 +156,8 @@ def test_forecast_to_2030_continues_last_stage_and_extends_rest_of_world(model):
                                            "Biotechnology intensity", "Production"])
     assert list(run.index) == list(range(1978, 2031))
     growth = model.parameters["Rest of world growth after data"].default
-    ratio = run["Rest of world production"][2030] / run["Rest of world production"][2003]
-    assert ratio == pytest.approx(math.exp(growth * 27), rel=1e-9)
+    ratio = run["Rest of world production"][2030] / run["Rest of world production"][2012]
+    assert ratio == pytest.approx(math.exp(growth * 18), rel=1e-9)
     stage3 = model.parameters["Biotechnology stage 3 intensity"].default
     assert (run["Biotechnology intensity"].loc[2004:] == stage3).all()
     assert np.isfinite(run["Production"]).all()
@@ -166,8 +167,21 @@ def test_rest_of_world_lookup_equals_shipped_data(model):
     equations = {e.name: e for e in parse_equations(model.mdl_path.read_text(encoding="utf-8"))}
     table = equations["Rest of world production data"].expression
     points = dict(re.findall(r"\((\d{4}),(\d+(?:\.\d+)?)\)", table))
+    shipped = rest_of_world_supply()
+    assert list(shipped.index) == list(range(1978, 2013))
+    assert {int(y): float(v) for y, v in points.items()} == pytest.approx(shipped.to_dict(),
+                                                                         abs=1e-6)
+    # the calibration data's column is the same series over 1978-2003
     observed = load_observations()["rest_of_world_salmon_t"]
-    assert {int(y): float(v) for y, v in points.items()} == observed.to_dict()
+    assert {int(y): float(points[str(y)]) for y in observed.index} == observed.to_dict()
+
+
+def test_rest_of_world_growth_after_2012_is_the_documented_2003_2012_trend(model):
+    """The assumption beyond the data is the log-linear trend its comment says (3 digits)."""
+    shipped = rest_of_world_supply().loc[2003:2012]
+    slope = np.polyfit(shipped.index.to_numpy(float), np.log(shipped.to_numpy()), 1)[0]
+    assert model.parameters["Rest of world growth after data"].default == pytest.approx(
+        slope, abs=5e-5)
 
 
 def test_every_variable_is_documented_with_units(model):
@@ -190,9 +204,25 @@ def test_effects_are_normalised_table_functions(model):
     effects = [e for e in tables if e.name.startswith("Effect of")]
     assert len(effects) >= 10
     for eq in effects:
+        if eq.name in FEASIBILITY_MULTIPLIERS:
+            continue
         points = re.findall(r"\(([-\d.e+]+),([-\d.e+]+)\)", eq.expression)
         assert ("1", "1") in points, eq.name
         assert "/" in eq.expression.split("([")[0], f"{eq.name}: input is not normalised"
+
+
+#: Tables of a fraction occupied (Forrester's land-fraction-occupied kind): no reference point,
+#: 1 when nothing is occupied and 0 when everything is.
+FEASIBILITY_MULTIPLIERS = {"Effect of farming area on investment"}
+
+
+def test_feasibility_multipliers_fall_from_one_to_zero(model):
+    equations = {e.name: e for e in parse_equations(model.mdl_path.read_text(encoding="utf-8"))}
+    for name in FEASIBILITY_MULTIPLIERS:
+        points = [(float(x), float(y)) for x, y in re.findall(
+            r"\(([-\d.e+]+),([-\d.e+]+)\)", equations[name].expression.split("],", 1)[1])]
+        assert points[0] == (0, 1) and points[-1] == (1, 0), name
+        assert all(b[1] <= a[1] for a, b in zip(points, points[1:], strict=False)), name
 
 
 def test_each_sector_has_its_own_view(model, tmp_path):
