@@ -76,11 +76,14 @@ def warnings_as_lines(command: str) -> Iterator[None]:
     from calibration.objective import SparseDataWarning
 
     original = warnings.showwarning
+    shown: set[str] = set()
 
     def show(message: Warning | str, category: type[Warning], *args: object,
              **kwargs: object) -> None:
         if issubclass(category, SparseDataWarning):
-            print(f"clusterdyn {command}: warning: {message}", file=sys.stderr, flush=True)
+            if str(message) not in shown:  # a profile refits many times: say it once
+                shown.add(str(message))
+                print(f"clusterdyn {command}: warning: {message}", file=sys.stderr, flush=True)
         else:  # any other warning is a programming matter: shown as Python shows it
             original(message, category, *args, **kwargs)  # type: ignore[arg-type]
 

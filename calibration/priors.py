@@ -1,17 +1,17 @@
 """Priors on free parameters: evidence the data cannot give, entered in the calibration spec.
 
-A parameter the FAO series cannot identify (a carrying capacity, a stocking density) can still
+A parameter the FAO series cannot identify (a number of farming sites, a stocking density) can still
 be bounded by independent evidence. In the spec it takes a ``prior`` table::
 
     [[parameters]]
-    name = "Carrying capacity of sheltered waters"
-    lower = 30000
-    upper = 2000000
-    units = "t/Year"
+    name = "Suitable salmon farming sites"
+    lower = 250
+    upper = 2500
+    units = "sites"
     reason = "..."
     [parameters.prior]
     distribution = "lognormal"   # or "normal", or "uniform" (on the search bounds)
-    median = 200000              # lognormal: the median; normal: "mean"
+    median = 700                 # lognormal: the median; normal: "mean"
     sigma = 0.5                  # lognormal: standard deviation of the log; normal: "sd"
     source = "Author (year), table or page: what the number is"
 

@@ -117,12 +117,14 @@ def _writer(result: ProfileResult, output: Path) -> Callable[[IO[str]], None]:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from calibration.command import warnings_as_lines
     from calibration.profile import profile_from_results
 
     _check_outputs(args.output, [args.results])
     started = time.perf_counter()
-    result = profile_from_results(args.results, args.parameter, points=args.points,
-                                  progress=not args.no_progress)
+    with warnings_as_lines("profile"):  # one line per warning, as calibrate and posterior
+        result = profile_from_results(args.results, args.parameter, points=args.points,
+                                      progress=not args.no_progress)
     elapsed = time.perf_counter() - started
     files_by_folder: dict[Path, dict[Path, Callable[[IO[str]], None]]] = {}
     for output in args.output:

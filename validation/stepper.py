@@ -10,7 +10,7 @@ and reproduces PySD's trajectory to rounding, which :mod:`validation.integration
 every time it runs.
 
 Only the constructs of the shipped model are supported (numbers, references, arithmetic,
-comparisons, ``MIN``, ``MAX``, ``EXP``, ``IF THEN ELSE``, ``WITH LOOKUP``, ``INTEG`` and
+comparisons, ``MIN``, ``MAX``, ``EXP``, ``LN``, ``IF THEN ELSE``, ``WITH LOOKUP``, ``INTEG`` and
 first-order ``SMOOTH``); anything else raises :class:`NotImplementedError` naming it.
 """
 
@@ -35,7 +35,7 @@ from validation.equations import CONTROL_KEYS, Equation, parse_equations, refere
 METHODS = ("euler", "rk4")
 _ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/", "^": "**"}
 _COMPARISON = {"=": "==", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-_FUNCTIONS = {"min": ("min", 2), "max": ("max", 2), "exp": ("_exp", 1)}
+_FUNCTIONS = {"min": ("min", 2), "max": ("max", 2), "exp": ("_exp", 1), "ln": ("_log", 1)}
 
 
 def _interpolator(xs: Sequence[float], ys: Sequence[float]) -> Callable[[float], float]:
@@ -289,7 +289,7 @@ def compile_stepper(mdl_path: str | Path) -> Stepper:
     """
     equations = parse_equations(mdl_path)
     source, states, tables = generate(equations)
-    namespace: dict[str, object] = {"_exp": math.exp}
+    namespace: dict[str, object] = {"_exp": math.exp, "_log": math.log}
     for i, (xs, ys) in enumerate(tables):
         namespace[f"_f{i}"] = _interpolator(xs, ys)
     exec(compile(source, f"<stepper {Path(mdl_path).name}>", "exec"), namespace)  # noqa: S102

@@ -37,6 +37,7 @@ ALIASES: dict[str, str] = {
     "kg": "kg", "kilogram": "kg", "kilograms": "kg",
     "t": "t", "tonne": "t", "tonnes": "t",
     "firm": "firms", "firms": "firms",
+    "site": "sites", "sites": "sites",
     "usd": "USD", "us$": "USD",
     "million usd": "Million_USD", "musd": "Million_USD",
     "dmnl": "dimensionless", "dimensionless": "dimensionless",
@@ -46,6 +47,7 @@ _DEFINITIONS = (
     "kg = [mass]",
     "t = 1000 * kg",
     "firms = [firms]",
+    "sites = [sites]",
     "USD = [currency]",
     "Million_USD = 1e6 * USD",
 )
