@@ -25,7 +25,8 @@ class SparseDataWarning(UserWarning):
     """The fitted data barely outnumber the free parameters (see :func:`check_observations`)."""
 
 
-def check_observations(n_observations: int, n_parameters: int, years: tuple[int, int]) -> None:
+def check_observations(n_observations: int, n_parameters: int, years: tuple[int, int],
+                       n_priors: int = 0) -> None:
     """Refuse a fit the data cannot determine, and warn about one they barely determine.
 
     Rule: a fit needs more observations ``n`` than free parameters ``p`` (``n >= p + 1``):
@@ -33,8 +34,10 @@ def check_observations(n_observations: int, n_parameters: int, years: tuple[int,
     ``s^2 = SSR / (n - p)`` behind the intervals is undefined and every interval would be
     spurious. It draws a warning when ``n < 2 p``, i.e. fewer residual degrees of freedom
     ``n - p`` than parameters: the fit runs, but its intervals rest on a handful of degrees of
-    freedom and overfitting is likely. (The shipped fits have 45 and 29 observations for 11
-    parameters, 4.1 and 2.6 per parameter, and pass.)
+    freedom and overfitting is likely. A normal or lognormal prior adds one residual to the fit
+    (:mod:`calibration.priors`), so it counts as one observation for the warning, not for the
+    refusal (``s^2`` comes from the data alone). (The shipped fits have 45 and 29 observations
+    and 6 priors for 16 parameters: 3.2 and 2.2 per parameter, and pass.)
 
     Parameters
     ----------
@@ -44,6 +47,8 @@ def check_observations(n_observations: int, n_parameters: int, years: tuple[int,
         Free parameters of the spec.
     years : tuple of int
         First and last fitted year, named in the messages.
+    n_priors : int
+        Free parameters with a normal or lognormal prior (each adds one residual).
 
     Raises
     ------
@@ -53,7 +58,7 @@ def check_observations(n_observations: int, n_parameters: int, years: tuple[int,
     Warns
     -----
     SparseDataWarning
-        If ``n_observations < 2 * n_parameters``.
+        If ``n_observations + n_priors < 2 * n_parameters``.
     """
     first, last = years
     counted = (f"the data {first}-{last} hold {n_observations} "
@@ -63,9 +68,11 @@ def check_observations(n_observations: int, n_parameters: int, years: tuple[int,
         raise ModelInputError(f"{counted}: a fit needs at least {n_parameters + 1} "
                               f"(more observations than parameters); fit more years or free "
                               f"fewer parameters in the spec")
-    if n_observations < WARN_OBSERVATIONS_PER_PARAMETER * n_parameters:
+    if n_observations + n_priors < WARN_OBSERVATIONS_PER_PARAMETER * n_parameters:
+        priors = f" and {n_priors} prior{'' if n_priors == 1 else 's'}" if n_priors else ""
         # stacklevel 3: the caller of Objective (calibrate, profile, posterior), not this file.
-        warnings.warn(f"{counted}, fewer than {WARN_OBSERVATIONS_PER_PARAMETER} per parameter: "
+        warnings.warn(f"{counted}{priors}, fewer than {WARN_OBSERVATIONS_PER_PARAMETER} per "
+                      "parameter: "
                       f"the fit is poorly determined and its intervals unreliable",
                       SparseDataWarning, stacklevel=3)
 
@@ -129,7 +136,8 @@ class Objective:
         # Here rather than in calibrate(): every fit (calibration, profile, posterior) of the
         # Python API and the command line passes through this constructor.
         check_observations(self.n_observations, len(spec.parameters),
-                           (spec.first_year, last_year))
+                           (spec.first_year, last_year),
+                           sum(p is not None and p.penalises for p in spec.priors))
         self.evaluations = 0
 
     def to_params(self, u: np.ndarray) -> np.ndarray:

@@ -250,8 +250,9 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
     for _ in sampler.sample(initial, iterations=steps):
         bar.update(1)
     bar.close()
-    # Keep one step in `thin` of every walker: about `draws` sets in all.
-    thin = max(1, math.ceil((steps - burn) * walkers / draws))
+    # Keep one step in `thin` of every walker: about `draws` sets in all, and at least the last
+    # step of every walker (with more walkers than draws a larger thin would keep nothing).
+    thin = max(1, min(steps - burn, math.ceil((steps - burn) * walkers / draws)))
     chain = sampler.get_chain(discard=burn, thin=thin, flat=True)
     log_prob = sampler.get_log_prob(discard=burn, thin=thin, flat=True)
     values = objective.to_params(chain)

@@ -111,6 +111,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
              "calibration/results/salmon_cluster_until_1995.toml", "--baseline-first-year",
              "1985", "--no-progress", "--no-figure", "-o",
              "forecasting/results/baselines_from_1985"],
+            ["forecast", "--train-until", "2003", "--horizon", "9", "--results",
+             "calibration/results/salmon_cluster.toml", "--no-progress", "--no-figure", "-o",
+             "forecasting/results/beyond_2003"],
         ]
     steps += [
         ["run", "-o", f"{out}/baseline.csv"],

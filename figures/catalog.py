@@ -17,4 +17,6 @@ CATALOG: dict[str, str] = {
     "identification": "profile likelihood of demand growth and the hold-out forecast along it",
     "forecast_skill": "hold-out fan chart with naive baselines, and skill by horizon over "
                       "rolling origins",
+    "beyond_2003": "posterior predictive of 2004-2012 from the full calibration, with the "
+                   "biophysical ceiling",
 }

@@ -1,4 +1,4 @@
-"""The forecast-skill figure: the hold-out fan chart of the model's posterior predictive
+"""The forecast figures: the hold-out fan chart of the model's posterior predictive
 distribution with the naive baselines overlaid, and the skill of every method by horizon over
 the rolling origins (:mod:`forecasting`).
 
@@ -11,6 +11,7 @@ The figure set draws it from the committed rolling-origin results
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 from matplotlib.axes import Axes
@@ -28,7 +29,7 @@ from figures.style import (
     log_scale,
     new_figure,
 )
-from forecasting.shipped import FORECAST_FILE, HORIZON_FILE, OBSERVED_FILE
+from forecasting.shipped import BEYOND_DIR, FORECAST_FILE, HORIZON_FILE, OBSERVED_FILE
 
 #: The origin of the fan chart when the results hold several (the README's hold-out year).
 FAN_ORIGIN = 1995
@@ -166,5 +167,61 @@ def plot_forecast_skill(forecasts: pd.DataFrame, by_horizon: pd.DataFrame,
                  "baselines fitted to the same window\n"
                  f"(skill from origin{'s' if len(origins) > 1 else ''} "
                  f"{', '.join(map(str, origins))})", fontsize=11.5)
+    add_footer(fig, footer)
+    return fig
+
+
+def compute_beyond(results_dir: Path = BEYOND_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The committed forecast beyond the data and the data it was fitted to (no computation).
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``forecast.csv`` (model and baselines, 2004-2012) and ``observed.csv`` (FAO up to 2003).
+    """
+    return (pd.read_csv(results_dir / "forecast.csv"),
+            pd.read_csv(results_dir / "observed.csv"))
+
+
+def plot_beyond(forecasts: pd.DataFrame, observed: pd.DataFrame, ceiling: float,
+                units: dict[str, str], footer: Sequence[str]) -> Figure:
+    """Production and price from 1985, and the model's posterior predictive after 2003.
+
+    Parameters
+    ----------
+    forecasts : pandas.DataFrame
+        ``forecast.csv`` of the forecast from the full calibration (one origin, no data after).
+    observed : pandas.DataFrame
+        The data the calibration was fitted to: ``year``, ``variable``, ``value``.
+    ceiling : float
+        The calibrated biophysical ceiling (t/Year), drawn on the production panel.
+    units : dict of str to str
+        Axis label of each variable.
+    footer : sequence of str
+        Source lines.
+    """
+    origin = int(forecasts["origin"].iloc[0])
+    last = int(forecasts["year"].max())
+    fig = new_figure(11.0, 5.2)
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.0, 0.22])
+    for k, variable in enumerate(FAN_VARIABLES):
+        ax = fig.add_subplot(grid[0, k])
+        _fan_panel(ax, forecasts, observed, variable, origin)
+        if variable == "Production":
+            ax.axhline(ceiling, color=MUTED, lw=1.0, ls=":", zorder=1)
+            ax.annotate(f"biophysical ceiling at the estimates, {ceiling:,.0f} t",
+                        (FAN_FROM, ceiling), xytext=(2, 3), textcoords="offset points",
+                        fontsize=7.5, color=MUTED, va="bottom")
+        ax.set_ylabel(f"{units[variable]} (log scale)")
+        ax.set_title(f"{variable}: fitted to 1978-{origin}, forecast {origin + 1}-{last}",
+                     fontsize=9.5)
+    legend_ax = fig.add_subplot(grid[1, :])
+    legend_ax.set_axis_off()
+    handles = [h for h in _handles() if h.get_label() != "FAO, held out"]
+    legend_ax.legend(handles=handles, loc="center", ncols=4, fontsize=7.5)
+    fig.suptitle("Beyond the data: the full calibration's posterior predictive for "
+                 f"{origin + 1}-{last}, against naive baselines\n(conditional on the rest of "
+                 "the world's FAO production to 2012; Chile's own data after 2003 are not "
+                 "shipped)", fontsize=11.0)
     add_footer(fig, footer)
     return fig

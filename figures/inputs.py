@@ -30,6 +30,7 @@ from calibration.shipped import RESULTS_DIR, posterior_path
 from calibration.spec import SPEC_DIR, CalibrationSpec, load_spec
 from clusterdyn.errors import UsageError
 from figures.cache import ResultCache
+from forecasting.shipped import BEYOND_INPUTS
 from forecasting.shipped import FIGURE_INPUTS as FORECAST_FILES
 from scenarios.spec import SHIPPED_DIR, STAGES, START_PARAMETERS
 from sdmodels import load_model
@@ -265,7 +266,8 @@ class FigureInputs:
             ``model``, ``loops``, ``calibration``, ``holdout``, ``spec``, ``data``,
             ``scenarios``, ``costs``, ``posterior`` (the MCMC draws of both calibrations) or
             ``profiles`` (the shipped profile CSVs of both calibrations) or ``forecast`` (the
-            committed rolling-origin forecasts, :mod:`figures.forecast`).
+            committed rolling-origin forecasts, :mod:`figures.forecast`) or ``beyond`` (the
+            committed forecast of 2004-2012 from the full calibration).
         """
         model_path = self.model.mdl_path
         table: dict[str, list[Path]] = {
@@ -281,6 +283,7 @@ class FigureInputs:
                           posterior_path(self.holdout_file)],
             "profiles": [profile_path(self.holdout_file), profile_path(self.calibration_file)],
             "forecast": list(FORECAST_FILES),
+            "beyond": list(BEYOND_INPUTS),
         }
         if kind not in table:
             raise KeyError(f"unknown input kind {kind!r}; expected one of {sorted(table)}")

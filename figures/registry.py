@@ -18,7 +18,7 @@ from figures import fit, forecast, identification, policy, structure, uncertaint
 from figures.catalog import CATALOG
 from figures.inputs import FigureInputs, relative
 from figures.style import DATA_SOURCE, STYLE_FILE
-from forecasting.shipped import RESULTS_DIR
+from forecasting.shipped import BEYOND_DIR, BEYOND_HORIZON, RESULTS_DIR
 from sdmodels import PUBLIC_OUTPUTS
 from sdmodels.loops import load_loops
 
@@ -184,6 +184,19 @@ def _forecast_skill(inputs: FigureInputs) -> dict[str, Figure]:
                                                             units, footer)}
 
 
+def _beyond_2003(inputs: FigureInputs) -> dict[str, Figure]:
+    forecasts, observed = forecast.compute_beyond()
+    values = inputs.calibrated_params
+    ceiling = values["Suitable salmon farming sites"] * values["Maximum harvest per site"]
+    footer = [DATA_SOURCE, _model_line(inputs, inputs.calibration_file) + " Results "
+              f"{relative(BEYOND_DIR)}/ (clusterdyn forecast --train-until 2003 --horizon "
+              f"{BEYOND_HORIZON}): the shipped posterior draws run forward with the spec's "
+              "observation error; the rest of the world's production is FAO data to 2012. "
+              "Baselines fitted to the same years and transform."]
+    units = _units(inputs, list(forecast.FAN_VARIABLES))
+    return {"beyond_2003": forecast.plot_beyond(forecasts, observed, ceiling, units, footer)}
+
+
 _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Figure]]]] = {
     "calibration_fit": (("model", "calibration", "spec", "data"), _calibration_fit),
     "lifecycle": (("model", "calibration"), _lifecycle),
@@ -198,6 +211,7 @@ _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Fig
     "identification": (("model", "calibration", "holdout", "spec", "data", "profiles"),
                        _identification),
     "forecast_skill": (("model", "forecast"), _forecast_skill),
+    "beyond_2003": (("model", "calibration", "beyond"), _beyond_2003),
 }
 if list(_BUILDS) != list(CATALOG):  # pragma: no cover - a developer error
     raise RuntimeError("figures.catalog.CATALOG and figures.registry disagree")

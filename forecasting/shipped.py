@@ -33,5 +33,13 @@ SUMMARY_FILE = RESULTS_DIR / "summary.txt"
 #: calibration/results/salmon_cluster_until_1995.toml --baseline-first-year 1985 --no-figure
 #: -o forecasting/results/baselines_from_1985``.
 BASELINES_1985_DIR = RESULTS_DIR / "baselines_from_1985"
+#: Beyond the data: the full calibration's posterior predictive for 2004-2012, conditional on
+#: the rest of the world's FAO data to 2012 (Chile's own production after 2003 is not shipped):
+#: ``clusterdyn forecast --train-until 2003 --horizon 9 --results
+#: calibration/results/salmon_cluster.toml --no-figure -o forecasting/results/beyond_2003``.
+BEYOND_DIR = RESULTS_DIR / "beyond_2003"
+BEYOND_HORIZON = 9
 #: The files the figure set reads (hashed in its manifest).
 FIGURE_INPUTS = (FORECAST_FILE, HORIZON_FILE, OBSERVED_FILE)
+#: The files of the beyond-the-data figure.
+BEYOND_INPUTS = (BEYOND_DIR / "forecast.csv", BEYOND_DIR / "observed.csv")

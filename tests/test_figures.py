@@ -329,13 +329,16 @@ def _compute_outputs(inputs, name):
         "bands": lambda: list(uncertainty.compute_bands(inputs)),
         "identification": lambda: list(identification.compute_profiles(inputs)),
         "forecast_skill": lambda: list(forecast.compute_forecast_skill()),
+        "beyond_2003": lambda: [f.drop(columns=["origin", "year"], errors="ignore")
+                                for f in forecast.compute_beyond()],
     }
     return computes[name]()
 
 
 @pytest.mark.parametrize("name", ["calibration_fit", "lifecycle", "parameters", "holdout",
                                   "policy_schedules", "scenario_comparison", "scenario_kpis",
-                                  "bands", "identification", "forecast_skill"])
+                                  "bands", "identification", "forecast_skill",
+                                  "beyond_2003"])
 def test_compute_outputs_are_rounded_to_six_significant_digits(inputs, name):
     """Every number a figure plots from a run or an ensemble is rounded when computed, so the
     last bits in which processors differ never reach the figure's bytes."""

@@ -266,3 +266,22 @@ def test_the_committed_evaluation_regenerates():
     assert now["crps"].to_numpy() == pytest.approx(then["crps"].to_numpy(), rel=0.25)
     assert (np.abs(now["coverage_90"] - then["coverage_90"]) <= 5 / 13).all()
     assert (np.abs(now["rank"] - then["rank"]) <= 1).all()
+
+
+def test_the_committed_forecast_beyond_2003_regenerates():
+    """The figure set's 2004-2012 forecast (full calibration, shipped draws, seeded noise) is
+    what the pipeline computes now: the same years and methods, no data to score, points to
+    1e-4 (the draws and the noise are fixed; only the runs' last bits may move)."""
+    from calibration.shipped import DEFAULT_RESULTS
+
+    committed = pd.read_csv(shipped.BEYOND_DIR / "forecast.csv")
+    again = pipeline.forecast(2003, results=DEFAULT_RESULTS, horizon=shipped.BEYOND_HORIZON,
+                              progress=False)
+    assert again.skill.empty
+    frame = again.forecasts.reset_index(drop=True)
+    assert list(frame.columns) == list(committed.columns)
+    assert frame[["method", "year", "variable"]].equals(committed[["method", "year", "variable"]])
+    assert sorted(frame["year"].unique()) == list(range(2004, 2013))
+    numbers = [c for c in committed.columns if c.startswith(("point", "lower", "upper"))]
+    np.testing.assert_allclose(frame[numbers].to_numpy(float), committed[numbers].to_numpy(float),
+                               rtol=1e-4)

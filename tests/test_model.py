@@ -49,9 +49,9 @@ def test_model_size_is_documented(model):
 
 
 def test_lifecycle_behaviour_has_the_order_of_table_3_1():
-    """The calibrated model shows the three stages of Table 3.1 (the .mdl's own defaults are
-    starting values for the search, no longer a lifecycle: with the frontier's high early cost
-    they stay at a few dozen tonnes until the 2000s).
+    """The calibrated model shows the three stages of Table 3.1 (the .mdl's defaults are the
+    shipped calibration's estimates, so the two runs are the same; tested in
+    tests/test_supply_limits.py).
 
     Table 3.1 gives production of 50-900 t (stage 1), 1,350-143,000 t (stage 2) and
     150,000-400,000 t (stage 3), and prices of US$9-10, 4-5 and 2.8-4.5 per kg. "Of the order"
@@ -147,8 +147,7 @@ def test_stocks_nonnegative_and_shares_bounded_over_the_parameter_box(model):
 
 
 def test_halving_the_time_step_changes_outputs_by_less_than_one_percent():
-    """On the shipped (calibrated) run; the .mdl's own defaults keep the cluster at a few
-    tonnes, where relative errors of tiny numbers say nothing about accuracy."""
+    """On the shipped (calibrated) run, the run that reports and figures use."""
     from sdmodels import load_model
 
     calibrated = load_model("salmon_cluster")

@@ -68,21 +68,21 @@ def test_summary_columns_stay_separated_for_values_of_any_size(model):
 # --- a. too few observations for the free parameters ----------------------------------------
 
 def test_calibrate_refuses_fewer_observations_than_parameters(tmp_path, capsys):
-    """``--until 1980`` leaves 3 observations (production 1978-80) for 11 parameters: one
+    """``--until 1980`` leaves 3 observations (production 1978-80) for 16 parameters: one
     error line naming both numbers, exit 2, no file; before, the fit ran without a word."""
     out = tmp_path / "x.toml"
     assert main(["calibrate", "--quick", "--until", "1980", "--no-progress", "-o", str(out)]) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("clusterdyn calibrate: error:"), lines
-    assert "3 observations for 11 free parameters" in lines[0]
+    assert "3 observations for 16 free parameters" in lines[0]
     assert captured.out == "" and not out.exists() and not out.with_suffix(".md").exists()
 
 
 def test_python_api_refuses_too_few_observations_too(model):
     from calibration.fit import calibrate
 
-    with pytest.raises(ModelInputError, match="3 observations for 11 free parameters"):
+    with pytest.raises(ModelInputError, match="3 observations for 16 free parameters"):
         calibrate(model, until=1980, quick=True, progress=False)
 
 
@@ -96,27 +96,36 @@ def test_observation_rule_refuses_up_to_p_and_warns_below_2p():
         with pytest.warns(SparseDataWarning, match=f"{n} observations for 11 free parameters"):
             check_observations(n, 11, (1978, 1990))
     check_observations(22, 11, (1978, 1992))  # 2 per parameter: silent (warnings are errors)
-    check_observations(29, 11, (1978, 1995))  # the shipped hold-out fit
+    check_observations(29, 11, (1978, 1995))  # Model 1's hold-out fit
+    # a prior is one more residual: the shipped hold-out fit (29 observations, 6 priors, 16
+    # parameters) passes, the same fit without its priors warns; the refusal counts data only
+    check_observations(29, 16, (1978, 1995), n_priors=6)
+    with pytest.warns(SparseDataWarning, match="29 observations for 16 free parameters and 2 "
+                                               "priors"):
+        check_observations(29, 16, (1978, 1995), n_priors=2)
+    with pytest.raises(ModelInputError):
+        check_observations(16, 16, (1978, 1990), n_priors=16)
 
 
 def test_the_objective_of_the_python_api_warns_about_sparse_data(model):
     from calibration.objective import Objective, SparseDataWarning
 
     spec = load_spec(model)
-    with pytest.warns(SparseDataWarning, match="19 observations for 11 free parameters"):
+    with pytest.warns(SparseDataWarning,
+                      match="19 observations for 16 free parameters and 6 priors"):
         Objective(spec, compile_model(model), load_observations(), 1990)
 
 
 def test_calibrate_warns_in_one_line_and_continues_with_sparse_data(tmp_path, capsys):
-    """1978-1990: 19 observations for 11 parameters, fewer than 2 each: one warning line on
-    stderr, and the results are written all the same."""
+    """1978-1990: 19 observations and 6 priors for 16 parameters, fewer than 2 each: one
+    warning line on stderr, and the results are written all the same."""
     out = tmp_path / "q.toml"
     assert main(["calibrate", "--quick", "--until", "1990", "--no-progress", "-o", str(out)]) == 0
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
-        "clusterdyn calibrate: warning: the data 1978-1990 hold 19 observations for 11 free "
-        "parameters, fewer than 2 per parameter: the fit is poorly determined and its "
-        "intervals unreliable"]
+        "clusterdyn calibrate: warning: the data 1978-1990 hold 19 observations for 16 free "
+        "parameters and 6 priors, fewer than 2 per parameter: the fit is poorly determined and "
+        "its intervals unreliable"]
     assert out.exists() and "19 observations" in captured.out
 
 

@@ -4,6 +4,8 @@ draw of its posterior."""
 
 from __future__ import annotations
 
+import tomllib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,8 +42,20 @@ def test_the_evidence_enters_as_priors_with_sources(model):
         assert priors[name].distribution == "lognormal"
         assert priors[name].center == pytest.approx(centre)
         assert len(priors[name].source) > 40, name
-        # the .mdl's default is the prior's median, so a Vensim user starts from the evidence
-        assert model.with_mdl_defaults().defaults[name] == pytest.approx(centre)
+
+
+def test_the_mdl_defaults_are_the_shipped_calibration(model):
+    """A Vensim user who opens the .mdl runs the shipped model: every free parameter's default
+    is its calibrated estimate as written in the results file (4 significant digits), and the
+    two runs are identical."""
+    from sdmodels import load_model
+
+    estimates = tomllib.loads(DEFAULT_RESULTS.read_text(encoding="utf-8"))["parameters"]
+    defaults = model.with_mdl_defaults().defaults
+    assert {name: defaults[name] for name in estimates} == {
+        name: entry["value"] for name, entry in estimates.items()}
+    pd.testing.assert_frame_equal(model.with_mdl_defaults().run(),
+                                  load_model("salmon_cluster").run())
 
 
 def test_no_posterior_draw_exceeds_the_biophysical_ceiling(posterior_runs):
