@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--recalibrate", action="store_true",
                            help="rerun both shipped calibrations, the demand-growth profiles, "
                            "both MCMC posteriors and the rolling-origin forecast evaluation "
-                           "first (about 8 minutes)")
+                           "first (about 20 minutes)")
     reproduce.set_defaults(func=cmd_reproduce)
 
     params = sub.add_parser(

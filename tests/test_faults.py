@@ -145,7 +145,7 @@ def test_check_refuses_zero_samples(capsys):
 
 @pytest.mark.parametrize(("old", "new", "problem"), [
     ("[0.05,1.5]", "[1.5,0.05]", "min > max"),
-    ("0.89", "1.9", "outside its declared range"),
+    ("1.386", "1.9", "outside its declared range"),
 ])
 def test_check_reports_inverted_ranges_and_defaults_outside_them(tmp_path, old, new, problem):
     from sdmodels import load_model
