@@ -14,8 +14,9 @@ calibrated 95% intervals, seed 0), in this one process (the streaming test in a 
 so that its peak resident memory is its own). Rates are runs per second of wall-clock time;
 ratios are against the PySD loop (``Model.run`` once per parameter set).
 
-Targets (issue 6): the vectorised runner at least 200 times the PySD loop; 10,000 runs in at
-most 3 s; at most 2 GB peak memory for 100,000 runs streamed in chunks to Parquet.
+Targets: the vectorised runner at least 200 times the PySD loop (issue 6); 10,000 runs in at
+most 2 s on the 2-core machine (issue 15, for the larger Model 2; issue 6 asked 3 s); at most
+2 GB peak memory for 100,000 runs streamed in chunks to Parquet.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from sdmodels.vectorized import compile_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 200.0
-TARGET_10K_SECONDS = 3.0
+TARGET_10K_SECONDS = 2.0
 TARGET_PEAK_BYTES = 2 * 1024**3
 
 

@@ -5,6 +5,8 @@ plus the free parameters (and targets) it adds to the shipped calibration spec. 
 builds a variant in the cache folder (never next to the source), calibrates it to the data up
 to 1995 and to all the data with the shipped search settings, and reports the in-sample fit,
 an F test of the added parameters against the shipped structure, and the 1996-2003 forecast.
+The shipped structure's own row comes from the shipped results files (the same calibrations,
+already run by ``clusterdyn calibrate``).
 
     python -m calibration.variants -o calibration/results/structure_variants.md
 """
@@ -15,17 +17,20 @@ import argparse
 import hashlib
 import sys
 import tomllib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import tomli_w
 from scipy import stats
 from tqdm.auto import tqdm
 
 from calibration.fit import calibrate
-from calibration.results import HOLDOUT_TOLERANCE, QUALITY_YEARS, CalibrationResult
+from calibration.objective import SparseDataWarning
+from calibration.results import HOLDOUT_TOLERANCE, QUALITY_YEARS, RESULTS_DIR, read_results
 from calibration.spec import SPEC_DIR, SpecError, load_spec
 from clusterdyn.io import write_atomically
 from sdmodels.errors import ModelInputError
@@ -122,15 +127,34 @@ def build(variant: Variant) -> tuple[Path, Path]:
 
 
 @dataclass(frozen=True)
+class Fit:
+    """What the report needs of one calibration: its payoff and its degrees of freedom."""
+
+    objective: float
+    n_observations: int
+    n_parameters: int
+
+
+@dataclass(frozen=True)
 class VariantScore:
     """A variant's two calibrations, summarised."""
 
     name: str
     added: tuple[str, ...]
-    holdout: CalibrationResult
-    full: CalibrationResult
+    holdout: Fit
+    full: Fit
     holdout_errors: dict[int, float]
     full_max_error: float
+    sparse_data: tuple[str, ...] = ()
+
+
+def _errors(runs: Sequence[pd.Series], production: pd.Series) -> tuple[dict[int, float], float]:
+    """Hold-out errors of the 1995 fit's run and the largest error of the full fit's run."""
+    first, last = QUALITY_YEARS
+    errors = {int(y): float(runs[0][y] / production[y] - 1)
+              for y in range(HOLDOUT_LAST_FIT + 1, last + 1)}
+    full_error = (runs[1].loc[first:last] / production.loc[first:last] - 1).abs().max()
+    return errors, float(full_error)
 
 
 def score(variant: Variant, quick: bool = False) -> VariantScore:
@@ -138,26 +162,52 @@ def score(variant: Variant, quick: bool = False) -> VariantScore:
     mdl, spec_path = build(variant)
     model = load_model(str(mdl))
     spec = load_spec(model, spec_path)
-    observations = spec.observations()
-    production = observations[PRODUCTION_SERIES]
-    fits = [calibrate(model, spec, until=until, seed=0, quick=quick, progress=False)
-            for until in (HOLDOUT_LAST_FIT, None)]
-    runs = [fit.simulate()["Production"] for fit in fits]
-    first, last = QUALITY_YEARS
-    errors = {int(y): float(runs[0][y] / production[y] - 1)
-              for y in range(HOLDOUT_LAST_FIT + 1, last + 1)}
-    full_error = (runs[1].loc[first:last] / production.loc[first:last] - 1).abs().max()
-    return VariantScore(variant.name, tuple(p["name"] for p in variant.parameters), fits[0],
-                        fits[1], errors, float(full_error))
+    # A variant that adds parameters may leave fewer than two observations per parameter: the
+    # report says so under its table instead of a warning printed in the middle of the run.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SparseDataWarning)
+        fits = [calibrate(model, spec, until=until, seed=0, quick=quick, progress=False)
+                for until in (HOLDOUT_LAST_FIT, None)]
+    sparse = []
+    for warning in caught:
+        if issubclass(warning.category, SparseDataWarning):
+            sparse.append(str(warning.message))
+        else:  # not ours to judge: pass it on unchanged
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    errors, full_error = _errors([fit.simulate()["Production"] for fit in fits],
+                                 spec.observations()[PRODUCTION_SERIES])
+    holdout, full = (Fit(f.objective, f.n_observations, len(f.estimates)) for f in fits)
+    return VariantScore(variant.name, tuple(p["name"] for p in variant.parameters), holdout,
+                        full, errors, full_error, tuple(dict.fromkeys(sparse)))
 
 
-def _f_test(base: CalibrationResult, other: CalibrationResult) -> str:
+def shipped_score() -> VariantScore:
+    """The shipped structure's row, read from the shipped results files.
+
+    ``clusterdyn calibrate`` with seed 0 and the shipped search wrote them, exactly the
+    calibrations :func:`score` would run (``tests/test_calibration.py`` checks that they still
+    come out of it), so they are read, not repeated.
+    """
+    fits, runs = [], []
+    for name in (f"{BASE_MODEL}_until_{HOLDOUT_LAST_FIT}.toml", f"{BASE_MODEL}.toml"):
+        read = read_results(RESULTS_DIR / name)
+        head = read.data["calibration"]
+        fits.append(Fit(read.objective, int(head["n_observations"]), len(read.estimates)))
+        runs.append(read.model.run(params=read.estimates["value"].to_dict(),
+                                   variables=["Production"])["Production"])
+    model = load_model(BASE_MODEL)
+    errors, full_error = _errors(runs, load_spec(model).observations()[PRODUCTION_SERIES])
+    return VariantScore(f"shipped ({BASE_MODEL}.mdl)", (), fits[0], fits[1], errors, full_error)
+
+
+def _f_test(base: Fit, other: Fit) -> str:
     # Nested models, same observations: F = ((SSR0 - SSR1) / k) / (SSR1 / (n - p1)); the
     # payoff is SSR / 2, so the factor cancels.
-    k = len(other.estimates) - len(base.estimates)
+    k = other.n_parameters - base.n_parameters
     if other.n_observations != base.n_observations or k <= 0:
         return "n/a"
-    dof = other.n_observations - len(other.estimates)
+    dof = other.n_observations - other.n_parameters
     statistic = max(base.objective - other.objective, 0.0) / k / (other.objective / dof)
     return f"{stats.f.sf(statistic, k, dof):.2f}"
 
@@ -169,8 +219,10 @@ def report(base: VariantScore, scores: Sequence[VariantScore], variants: dict[st
         "# Structural variants against the hold-out target", "",
         f"Each variant of `{BASE_MODEL}.mdl` (declared in `calibration/variants.toml`) is "
         f"calibrated with the shipped spec plus its own parameters, seed 0, to 1978-"
-        f"{HOLDOUT_LAST_FIT} and to 1978-2003. *p* is the F test of the added parameters "
-        "against the shipped structure on the same data (small = the data ask for them); "
+        f"{HOLDOUT_LAST_FIT} and to 1978-2003 (the shipped structure's row: the shipped "
+        "results files). Objectives have 4 significant digits. *p* is the F test of the added "
+        "parameters against the shipped structure on the same data (small = the data ask for "
+        "them); "
         f"the forecast columns are the 1995 calibration's production error, model / FAO - 1; "
         f"the target is ±{HOLDOUT_TOLERANCE:.0%} in every year.", "",
         "| variant | added parameters | objective to 1995 | p | "
@@ -181,11 +233,16 @@ def report(base: VariantScore, scores: Sequence[VariantScore], variants: dict[st
     for s in [base, *scores]:
         outside = sum(abs(e) > HOLDOUT_TOLERANCE for e in s.holdout_errors.values())
         lines.append(
-            f"| {s.name} | {', '.join(s.added) or '-'} | {s.holdout.objective:.4f} | "
+            f"| {s.name} | {', '.join(s.added) or '-'} | {s.holdout.objective:.4g} | "
             f"{_f_test(base.holdout, s.holdout) if s is not base else '-'} | "
             + " | ".join(f"{s.holdout_errors[y]:+.0%}" for y in years)
-            + f" | {outside} | {s.full.objective:.4f} | "
+            + f" | {outside} | {s.full.objective:.4g} | "
             f"{_f_test(base.full, s.full) if s is not base else '-'} | {s.full_max_error:.1%} |")
+    sparse = [(s.name, message) for s in [base, *scores] for message in s.sparse_data]
+    if sparse:
+        lines += ["", "Poorly determined fits (fewer than two observations, priors counted, "
+                  "per free parameter; their p values and forecasts deserve less weight):", ""]
+        lines += [f"- **{name}**: {message}" for name, message in sparse]
     lines += ["", "Hypotheses:", ""]
     lines += [f"- **{name}**: {v.hypothesis}" for name, v in variants.items()]
     return "\n".join(lines) + "\n"
@@ -205,8 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         unknown = [n for n in chosen if n not in variants]
         if unknown:
             raise SpecError(f"unknown variant(s) {unknown}; expected some of {list(variants)}")
-        shipped = Variant(f"shipped ({BASE_MODEL}.mdl)", "", (), (), ())
-        base = score(shipped, quick=args.quick)
+        base = shipped_score()
         scores = [score(variants[n], quick=args.quick)
                   for n in tqdm(chosen, desc="variants", unit="variant", leave=False)]
     except (SpecError, ModelInputError) as exc:

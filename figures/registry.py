@@ -186,8 +186,10 @@ def _forecast_skill(inputs: FigureInputs) -> dict[str, Figure]:
 
 def _beyond_2003(inputs: FigureInputs) -> dict[str, Figure]:
     forecasts, observed = forecast.compute_beyond()
-    values = inputs.calibrated_params
-    ceiling = values["Suitable salmon farming sites"] * values["Maximum harvest per site"]
+    # The model's own variable at the estimates (constant in time), not its formula again here.
+    run = inputs.model_run(inputs.calibrated_params, until=int(inputs.model.initial_time) + 1,
+                           variables=["Biophysical ceiling"])
+    ceiling = float(run["Biophysical ceiling"].iloc[0])
     footer = [DATA_SOURCE, _model_line(inputs, inputs.calibration_file) + " Results "
               f"{relative(BEYOND_DIR)}/ (clusterdyn forecast --train-until 2003 --horizon "
               f"{BEYOND_HORIZON}): the shipped posterior draws run forward with the spec's "

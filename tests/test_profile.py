@@ -16,7 +16,6 @@ from calibration.profile import (
     CSV_COLUMNS,
     ProfilePoint,
     ProfileResult,
-    profile_from_results,
     profile_parameter,
     read_profile_csv,
 )
@@ -195,18 +194,19 @@ def test_shipped_profiles_are_what_the_command_writes_now(tmp_path, results):
 
 def test_holdout_profile_shows_the_forecast_spread():
     """The 1995 data accept demand growth over most of its range while the 2003 forecast
-    moves by more than a factor of three: the measured basis of the hold-out diagnosis."""
-    profile = profile_from_results(HOLDOUT_RESULTS, DEMAND, points=11, progress=False)
-    low, high = profile.forecast_range()[2003]
-    assert (1 + high) / (1 + low) > 3
-    accepted = [p.value for p in profile.points if p.accepted]
-    assert max(accepted) - min(accepted) > 0.5 * (0.25 - 0.03)
-    text = report_markdown(profile)
-    assert "| 2003 |" in text and "95% profile interval" in text
-    frame = profile.to_frame()
-    assert list(frame.columns[:4]) == ["value", "objective", "delta", "accepted"]
-    assert len(frame) == 11 and frame["2003"].tolist() == [
-        p.production_error[2003] for p in profile.points]
+    moves by more than a factor of three: the measured basis of the hold-out diagnosis.
+
+    Read from the shipped profile report, which the test above regenerates (computing an
+    11-point profile here again took 90 s of CI time)."""
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in Path(SHIPPED_REPORT).read_text(encoding="utf-8").splitlines()
+            if line.startswith("| ") and not line.startswith("| value")]
+    accepted = [(float(r[0]), float(r[-1].rstrip("%")) / 100) for r in rows if r[2] == "yes"]
+    assert len(rows) >= 11 and len(accepted) >= 2
+    errors = [error for _, error in accepted]
+    assert (1 + max(errors)) / (1 + min(errors)) > 3
+    values = [value for value, _ in accepted]
+    assert max(values) - min(values) > 0.5 * (0.25 - 0.03)
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -12,7 +12,7 @@ from calibration.spec import SpecError, load_spec
 from calibration.variants import VARIANTS_FILE, build, load_variants, main
 from sdmodels import load_model
 from sdmodels.translation import cache_root
-from tests.precision import assert_same_at_precision
+from tests.precision import differences
 
 SHIPPED_REPORT = Path("calibration/results/structure_variants.md")
 
@@ -59,22 +59,41 @@ def test_unknown_variant_is_one_clear_error(capsys):
     assert "unknown variant(s) ['nope']" in err and "Traceback" not in err
 
 
+#: The variant the regeneration test recomputes: two added parameters (the ``includes``
+#: mechanism) and fewer than two observations per parameter up to 1995 (the report's note).
+REGENERATED = "market_development_and_investment_sensitivity"
+
+
+def _without_other_variants(text: str, kept: set[str]) -> str:
+    """The report's lines, less the table rows and bullets of variants not in ``kept``."""
+    names = set(load_variants())
+
+    def other(line: str) -> bool:
+        for name in names - kept:
+            if line.startswith((f"| {name} |", f"- **{name}**:")):
+                return True
+        return False
+
+    return "\n".join(line for line in text.splitlines() if not other(line)) + "\n"
+
+
 def test_shipped_report_is_what_the_command_writes_now(tmp_path):
     """The committed comparison of the structural variants is regenerated at its written
-    precision (:mod:`tests.precision`)
-    (every calibration is seeded; about 3-4 minutes on the 2-core machine).
+    precision (:mod:`tests.precision`) for one variant, :data:`REGENERATED` (two seeded
+    calibrations, about 3 minutes on the 2-core machine; every variant takes the command about
+    12 minutes, a CI-time concession: the other rows run the same code).
 
-    Its first row recalibrates the shipped structure, so it must also equal the shipped
-    results files' objectives."""
+    Its first row is read from the shipped results files, so its objectives must equal them."""
     out = tmp_path / "variants.md"
-    assert main(["-o", str(out)]) == 0
+    # the SparseDataWarning of its 1995 fit goes into the report (warnings are errors here)
+    assert main(["--only", REGENERATED, "-o", str(out)]) == 0
+    committed = _without_other_variants(SHIPPED_REPORT.read_text(), {REGENERATED})
     # its percentages are rounded to whole numbers: one may flip on another processor
-    assert_same_at_precision(out, SHIPPED_REPORT, rounded_whole_numbers=True)
+    assert differences(out.read_text(), committed, rounded_whole_numbers=True) == []
+    assert "Poorly determined fits" in committed and f"- **{REGENERATED}**: the data" in committed
     shipped_row = [c.strip() for c in out.read_text().splitlines()[6].split("|")]
     assert shipped_row[1].startswith("shipped")
     for column, results in ((3, "salmon_cluster_until_1995.toml"), (-4, "salmon_cluster.toml")):
         written = tomllib.loads((SHIPPED_REPORT.parent / results).read_text())
-        # the results file keeps 4 significant digits, the report 4 decimals
-        assert float(shipped_row[column]) == pytest.approx(
-            written["calibration"]["objective"], rel=1e-3)
+        assert float(shipped_row[column]) == written["calibration"]["objective"]
     assert VARIANTS_FILE.is_file() and variants_module.BASE_MODEL == "salmon_cluster"

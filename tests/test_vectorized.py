@@ -41,15 +41,20 @@ def fast(model):
     return compile_model(model)
 
 
-@pytest.mark.parametrize("backend", ["numba", "numpy"])
-def test_every_variable_matches_pysd_over_the_parameter_box(model, backend):
-    """50 parameter sets drawn uniformly in the declared box: every variable, every year."""
+@pytest.fixture(scope="module")
+def box_runs(model) -> tuple[dict[str, np.ndarray], list]:
+    """50 parameter sets drawn uniformly in the declared box and their PySD runs (shared by
+    both backends: the PySD runs are the cost of the test)."""
     params = _box(model, N_PYSD_RUNS, seed=20261127)
+    return params, [model.run({k: float(v[i]) for k, v in params.items()}, variables="all")
+                    for i in range(N_PYSD_RUNS)]
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_every_variable_matches_pysd_over_the_parameter_box(model, backend, box_runs):
+    """50 parameter sets drawn uniformly in the declared box: every variable, every year."""
+    params, expected = box_runs
     result = compile_model(model, backend).run(params, variables="all")
-    expected = [
-        model.run({k: float(v[i]) for k, v in params.items()}, variables="all")
-        for i in range(N_PYSD_RUNS)
-    ]
     assert result.variables == tuple(expected[0].columns)
     assert list(result.years) == list(expected[0].index)
     worst, (run, year, var) = _worst(result.values, np.stack([e.to_numpy() for e in expected]))
