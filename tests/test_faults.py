@@ -145,7 +145,7 @@ def test_check_refuses_zero_samples(capsys):
 
 @pytest.mark.parametrize(("old", "new", "problem"), [
     ("[0.05,1.5]", "[1.5,0.05]", "min > max"),
-    ("1.386", "1.9", "outside its declared range"),
+    (None, "1.9", "outside its declared range"),  # None: the default, whatever its value
 ])
 def test_check_reports_inverted_ranges_and_defaults_outside_them(tmp_path, old, new, problem):
     from sdmodels import load_model
@@ -155,6 +155,7 @@ def test_check_reports_inverted_ranges_and_defaults_outside_them(tmp_path, old, 
     start = source.index("Normal investment fraction=")
     end = source.index("~", source.index("~", start) + 1)  # value and units, not the comment
     declaration = source[start:end]
+    old = old or declaration.splitlines()[1].strip()
     assert old in declaration, declaration
     path = tmp_path / "salmon_cluster.mdl"
     path.write_text(source[:start] + declaration.replace(old, new) + source[end:],
