@@ -21,7 +21,7 @@ RTOL = 1e-9
 #: by numpy with a last-bit difference from the scalar libm that PySD calls) is no disagreement
 #: about the model. 1e-14 is about five such ulps. Measured worst ratio: ~1e-12.
 TINY = 1e-5
-N_PYSD_RUNS = 50
+N_PYSD_RUNS = 30
 
 
 def _worst(actual: np.ndarray, expected: np.ndarray) -> tuple[float, tuple[int, ...]]:
@@ -43,7 +43,7 @@ def fast(model):
 
 @pytest.fixture(scope="module")
 def box_runs(model) -> tuple[dict[str, np.ndarray], list]:
-    """50 parameter sets drawn uniformly in the declared box and their PySD runs (shared by
+    """30 parameter sets drawn uniformly in the declared box and their PySD runs (shared by
     both backends: the PySD runs are the cost of the test)."""
     params = _box(model, N_PYSD_RUNS, seed=20261127)
     return params, [model.run({k: float(v[i]) for k, v in params.items()}, variables="all")
@@ -52,7 +52,7 @@ def box_runs(model) -> tuple[dict[str, np.ndarray], list]:
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 def test_every_variable_matches_pysd_over_the_parameter_box(model, backend, box_runs):
-    """50 parameter sets drawn uniformly in the declared box: every variable, every year."""
+    """30 parameter sets drawn uniformly in the declared box: every variable, every year."""
     params, expected = box_runs
     result = compile_model(model, backend).run(params, variables="all")
     assert result.variables == tuple(expected[0].columns)
