@@ -196,8 +196,7 @@ def shipped_score() -> VariantScore:
         fits.append(Fit(read.objective, int(head["n_observations"]), len(read.estimates)))
         runs.append(read.model.run(params=read.estimates["value"].to_dict(),
                                    variables=["Production"])["Production"])
-    model = load_model(BASE_MODEL)
-    errors, full_error = _errors(runs, load_spec(model).observations()[PRODUCTION_SERIES])
+    errors, full_error = _errors(runs, read.spec.observations()[PRODUCTION_SERIES])
     return VariantScore(f"shipped ({BASE_MODEL}.mdl)", (), fits[0], fits[1], errors, full_error)
 
 
