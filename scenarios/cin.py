@@ -53,11 +53,11 @@ def read_cin(path: Path) -> dict[str, float]:
 
 
 def changes(model_defaults: Mapping[str, float], params: Mapping[str, float], until: float,
-            final_time: float, keep: tuple[str, ...] = ()) -> dict[str, float]:
-    """The parameters of ``params`` that differ from the ``.mdl``'s (and those in ``keep``),
-    plus ``FINAL TIME`` when ``until`` differs from the ``.mdl``'s final time."""
+            final_time: float) -> dict[str, float]:
+    """The parameters of ``params`` that differ from the ``.mdl``'s, plus ``FINAL TIME`` when
+    ``until`` differs from the ``.mdl``'s final time."""
     out = {name: float(value) for name, value in params.items()
-           if name in keep or float(value) != model_defaults[name]}
+           if float(value) != model_defaults[name]}
     if until != final_time:
         out["FINAL TIME"] = float(until)
     return out
@@ -76,8 +76,7 @@ def shipped_cin_texts() -> dict[str, str]:
     for stem in ("salmon_cluster", "salmon_cluster_until_1995"):
         estimates = read_calibrated_values(RESULTS_DIR / f"{stem}.toml")
         # every estimate, even those equal to the .mdl's: the file is the calibration
-        texts[f"calibration_{stem}.cin"] = cin_text(
-            changes(mdl, estimates, model.final_time, model.final_time, keep=tuple(estimates)))
+        texts[f"calibration_{stem}.cin"] = cin_text(estimates)
     for name in available():
         params, until = scenario_parameters(name, model=model)
         texts[f"scenario_{name}.cin"] = cin_text(
