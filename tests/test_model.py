@@ -289,7 +289,7 @@ def test_each_sector_has_its_own_view(model, tmp_path):
         split = pysd.read_vensim(str(copy), split_views=True, initialize=False)
     views = set(split.modules)
     assert views == {"production", "farming_area", "technology", "environment", "markets",
-                     "suppliers", "social_capital", "policy"}
+                     "suppliers", "social_capital", "policy", "firms"}
     placed = {v for members in split.modules.values() for v in members}
     py_names = set(model_doc_py_names(model))
     assert py_names <= placed
