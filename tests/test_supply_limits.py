@@ -58,6 +58,35 @@ def test_the_mdl_defaults_are_the_shipped_calibration(model):
                                   load_model("salmon_cluster").run())
 
 
+
+def test_writing_defaults_changes_only_value_lines_and_is_idempotent(tmp_path):
+    """``python -m sdmodels.defaults``: the shipped calibration over the shipped .mdl changes
+    nothing; other estimates change exactly their value lines, and the model then runs them."""
+    from sdmodels import load_model
+    from sdmodels.defaults import main, write_defaults
+    from sdmodels.model import MODELS_DIR
+
+    mdl = tmp_path / "salmon_cluster.mdl"
+    source = (MODELS_DIR / "salmon_cluster.mdl").read_text(encoding="utf-8")
+    mdl.write_text(source, encoding="utf-8")
+    assert write_defaults(DEFAULT_RESULTS, mdl) == []
+    assert mdl.read_text(encoding="utf-8") == source
+
+    other = tomllib.loads(DEFAULT_RESULTS.read_text(encoding="utf-8"))
+    results = tmp_path / "other.toml"
+    results.write_text(DEFAULT_RESULTS.read_text(encoding="utf-8").replace(
+        f"value = {other['parameters']['Price adjustment time']['value']}\n", "value = 1.25\n"),
+        encoding="utf-8")
+    assert write_defaults(results, mdl) == ["Price adjustment time"]
+    changed = [(a, b) for a, b in zip(source.splitlines(), mdl.read_text().splitlines(),
+                                      strict=True) if a != b]
+    assert changed == [(f"\t{other['parameters']['Price adjustment time']['value']}", "\t1.25")]
+    assert load_model(str(mdl)).defaults["Price adjustment time"] == 1.25
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[parameters."No such constant"]\nvalue = 1.0\n', encoding="utf-8")
+    assert main([str(bad), str(mdl)]) == 2
+
 def test_no_posterior_draw_exceeds_the_biophysical_ceiling(posterior_runs):
     """The ceiling is structural: investment stops when the suitable area is full (to 2030,
     every draw; tolerance 1e-9 relative for the Euler step's overshoot)."""
