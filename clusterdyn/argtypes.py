@@ -23,3 +23,27 @@ def whole_number(low: int, high: int | None = None, what: str = "a whole number"
         return value
 
     return parse
+
+
+def discount_rate(text: str) -> float:
+    """An argparse ``type`` for a real discount rate: a fraction per year in [0, 0.5]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 0.5:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"expected a discount rate per year from 0 to 0.5 (e.g. 0.06), got {text!r}")
+    return value
+
+
+def money(text: str) -> float:
+    """An argparse ``type`` for an amount of money >= 0 (million US$)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"expected an amount >= 0 in million US$, got {text!r}")
+    return value

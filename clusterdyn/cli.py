@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ensembles import command as ensembles_command
     from figures import command as figures_command
     from forecasting import command as forecast_command
+    from policy import command as policy_command
     from scenarios import cin as cin_command
     from scenarios import command as scenario_command
     from validation import command as validation_command
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     posterior_command.add_parser(sub)
     forecast_command.add_parser(sub)
     scenario_command.add_parser(sub)
+    policy_command.add_parser(sub)
     cin_command.add_parser(sub)
     figures_command.add_parser(sub)
     validation_command.add_parser(sub)

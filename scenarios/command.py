@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clusterdyn.argtypes import discount_rate, whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_set
 from scenarios.catalog import available
@@ -41,6 +42,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help="scenario names or paths to scenario .toml files")
+    parser.add_argument("--until", type=whole_number(2003, 2030, "a year from 2003 to 2030"),
+                        default=2003, metavar="YEAR",
+                        help="last year of the discounted KPIs (NPVs); runs go at least that far "
+                        "(default 2003)")
+    parser.add_argument("--rate", type=discount_rate, default=0.06, metavar="R",
+                        help="real discount rate per year for the NPVs, e.g. 0.06 (default; "
+                        "Chile's social discount rate), range used in the docs 0.03-0.10")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
                         help="output folder (created if needed)")
     parser.set_defaults(func=run_command)
@@ -69,16 +77,18 @@ def trajectories_long(runs: dict[str, ScenarioRun]) -> pd.DataFrame:
 def run_command(args: argparse.Namespace) -> int:
     """Validate all scenarios, run them, then write the three files atomically."""
     from calibration.command import plural
+    from scenarios.economics import Economics
     from scenarios.kpis import kpi_csv_frame, kpi_markdown, kpi_table, run_all
 
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output}: expected a folder, found a file")
-    runs, reference = run_all(args.names or None)
-    table = kpi_table(runs, reference)
+    economics = Economics(rate=args.rate, until=args.until)
+    runs, reference = run_all(args.names or None, until=args.until)
+    table = kpi_table(runs, reference, economics)
     texts = {
         "trajectories.csv": trajectories_long(runs).to_csv(index=False, float_format="%.10g"),
         "kpis.csv": kpi_csv_frame(table).to_csv(),
-        "kpis.md": kpi_markdown(table),
+        "kpis.md": kpi_markdown(table, economics),
     }
     write_set({args.output / name: (lambda handle, text=text: handle.write(text))
                for name, text in texts.items()})

@@ -9,6 +9,16 @@ scenario's horizon:
 - export value gained per policy dollar = (cumulative exports - those of ``no_policy``) /
   (cumulative cost - that of ``no_policy``): NaN ("n/a") for ``no_policy`` itself and for any
   scenario that costs exactly what ``no_policy`` costs.
+
+The discounted KPIs count 1978 to the economics' last year (2003 unless ``until`` is given) in
+million constant 2003 US$, discounted to 1978 (:mod:`scenarios.economics`: CPI-U deflator, 6%
+real rate by default):
+
+- NPV of exports = sum of the yearly export value, deflated and discounted;
+- NPV of policy cost = sum of the calendar-year policy costs, discounted;
+- benefit-cost ratio = (NPV of exports - that of ``no_policy``) / (NPV of cost - that of
+  ``no_policy``): NaN for ``no_policy`` itself. Exports are gross revenue, not value added, so
+  the ratio overstates the net return to the country (the model has no value-added account).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scenarios.economics import Economics, npv_of_costs, npv_of_exports
 from scenarios.engine import NOT_REACHED, ScenarioRun, run
 from scenarios.spec import KPI_YEAR, STAGES, Scenario, ScenarioError, available, load
 
@@ -36,16 +47,20 @@ COLUMNS: Mapping[str, tuple[str, str]] = {
     "social_capital_2003": ("social capital 2003", "{:.3f}"),
     "cum_policy_cost_1978_2003_musd": ("cum. policy cost (US$ M)", "{:,.0f}"),
     "export_gain_per_policy_dollar": ("exports gained per policy US$", "{:.1f}"),
+    "npv_exports_musd": ("NPV exports (US$ M 2003)", "{:,.0f}"),
+    "npv_policy_cost_musd": ("NPV policy cost (US$ M 2003)", "{:,.0f}"),
+    "benefit_cost_ratio": ("benefit-cost ratio", "{:.1f}"),
     "maturing_start": ("maturing starts", "{:g}"),
     "globalisation_start": ("globalisation starts", "{:g}"),
 }
 
 
-def _row(result: ScenarioRun) -> dict[str, float]:
+def _row(result: ScenarioRun, economics: Economics) -> dict[str, float]:
     frame = result.trajectories
-    if frame.index[-1] < KPI_YEAR:
+    last = max(KPI_YEAR, economics.until)
+    if frame.index[-1] < last:
         raise ScenarioError(f"scenario {result.scenario.name!r} ends in {frame.index[-1]}: "
-                            f"KPIs need a run to {KPI_YEAR}")
+                            f"KPIs need a run to {last}")
     window = slice(FIRST_YEAR, KPI_YEAR)
     at = frame.loc[KPI_YEAR]
     row = {
@@ -56,6 +71,9 @@ def _row(result: ScenarioRun) -> dict[str, float]:
         "supplier_base_2003_firms": at["Supplier base"],
         "social_capital_2003": at["Social capital"],
         "cum_policy_cost_1978_2003_musd": result.cost.loc[window].sum(),
+        "npv_exports_musd": npv_of_exports(frame["Export value"].to_numpy(),
+                                           frame.index.to_numpy(), economics),
+        "npv_policy_cost_musd": npv_of_costs(result.cost, economics),
     }
     for stage in STAGES[1:]:
         start = result.stage_starts[stage]
@@ -63,7 +81,8 @@ def _row(result: ScenarioRun) -> dict[str, float]:
     return {k: float(v) for k, v in row.items()}
 
 
-def kpi_table(runs: Mapping[str, ScenarioRun], reference: ScenarioRun) -> pd.DataFrame:
+def kpi_table(runs: Mapping[str, ScenarioRun], reference: ScenarioRun,
+              economics: Economics | None = None) -> pd.DataFrame:
     """KPIs of each run (one row per scenario, index ``scenario``).
 
     Parameters
@@ -72,6 +91,8 @@ def kpi_table(runs: Mapping[str, ScenarioRun], reference: ScenarioRun) -> pd.Dat
         Runs by scenario name, in the order of the rows.
     reference : ScenarioRun
         The ``no_policy`` run the export gain per policy dollar is measured against.
+    economics : Economics, optional
+        Discount rate and last year of the NPVs (default: 6%, to 2003).
 
     Returns
     -------
@@ -80,14 +101,20 @@ def kpi_table(runs: Mapping[str, ScenarioRun], reference: ScenarioRun) -> pd.Dat
         stage did not start by 2003, ``export_gain_per_policy_dollar`` is NaN for
         ``no_policy`` (and for any scenario costing the same as it).
     """
-    ref = _row(reference)
+    economics = economics or Economics()
+    ref = _row(reference, economics)
     rows = {}
     for name, result in runs.items():
-        row = _row(result)
+        row = _row(result, economics)
         extra_cost = row["cum_policy_cost_1978_2003_musd"] - ref["cum_policy_cost_1978_2003_musd"]
         gain = row["cum_export_value_1978_2003_musd"] - ref["cum_export_value_1978_2003_musd"]
         row["export_gain_per_policy_dollar"] = (
             math.nan if name == REFERENCE or extra_cost == 0 else gain / extra_cost
+        )
+        extra_npv = row["npv_policy_cost_musd"] - ref["npv_policy_cost_musd"]
+        row["benefit_cost_ratio"] = (
+            math.nan if name == REFERENCE or extra_npv == 0
+            else (row["npv_exports_musd"] - ref["npv_exports_musd"]) / extra_npv
         )
         rows[name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")[list(COLUMNS)]
@@ -96,9 +123,11 @@ def kpi_table(runs: Mapping[str, ScenarioRun], reference: ScenarioRun) -> pd.Dat
 
 
 def run_all(names: Iterable[str | Path] | None = None,
-            params: Mapping[str, object] | None = None) -> tuple[dict[str, ScenarioRun],
-                                                                 ScenarioRun]:
+            params: Mapping[str, object] | None = None,
+            until: int | None = None) -> tuple[dict[str, ScenarioRun], ScenarioRun]:
     """Load every scenario first (so a bad file stops before any run), then run them.
+
+    ``until`` (optional) runs every scenario at least to that year (for NPVs to 2030).
 
     Returns
     -------
@@ -111,13 +140,19 @@ def run_all(names: Iterable[str | Path] | None = None,
             raise ScenarioError(f"scenario {scenario.name!r} is given twice")
         loaded[scenario.name] = scenario
     reference_scenario = loaded.get(REFERENCE) or load(REFERENCE)
-    runs = {name: run(scenario, params=params) for name, scenario in loaded.items()}
-    reference = runs.get(REFERENCE) or run(reference_scenario, params=params)
+    def horizon(scenario: Scenario) -> int | None:
+        return None if until is None else max(until, scenario.horizon)
+
+    runs = {name: run(scenario, params=params, until=horizon(scenario))
+            for name, scenario in loaded.items()}
+    reference = runs.get(REFERENCE) or run(reference_scenario, params=params,
+                                           until=horizon(reference_scenario))
     return runs, reference
 
 
 def compare(names: Iterable[str | Path] | None = None,
-            params: Mapping[str, object] | None = None) -> pd.DataFrame:
+            params: Mapping[str, object] | None = None,
+            economics: Economics | None = None) -> pd.DataFrame:
     """Run scenarios and return their KPI table (see :func:`kpi_table`).
 
     Parameters
@@ -126,9 +161,12 @@ def compare(names: Iterable[str | Path] | None = None,
         Scenario names or files (default: every shipped scenario, :func:`available`).
     params : mapping, optional
         Extra parameter values applied to every run, the ``no_policy`` reference included.
+    economics : Economics, optional
+        Discount rate and last year of the NPVs (default: 6%, to 2003).
     """
-    runs, reference = run_all(names, params)
-    return kpi_table(runs, reference)
+    economics = economics or Economics()
+    runs, reference = run_all(names, params, economics.until)
+    return kpi_table(runs, reference, economics)
 
 
 def _cell(column: str, value: float) -> str:
@@ -137,13 +175,14 @@ def _cell(column: str, value: float) -> str:
     return COLUMNS[column][1].format(value)
 
 
-def kpi_markdown(table: pd.DataFrame) -> str:
+def kpi_markdown(table: pd.DataFrame, economics: Economics | None = None) -> str:
     """The KPI table as a markdown table, with the definitions below it."""
     lines = ["| scenario | " + " | ".join(h for h, _ in COLUMNS.values()) + " |",
              "|---|" + "---|" * len(COLUMNS)]
     for name, row in table.iterrows():
         lines.append(f"| {name} | " + " | ".join(_cell(c, row[c]) for c in COLUMNS) + " |")
-    lines += ["", __doc__.split("\n\n", 1)[1].strip()]
+    lines += ["", __doc__.split("\n\n", 1)[1].strip(),
+              "", f"NPVs here: {(economics or Economics()).describe()}."]
     return "\n".join(lines) + "\n"
 
 
