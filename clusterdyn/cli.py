@@ -29,6 +29,11 @@ USER_ERRORS = (
     ("scenarios.spec", "ScenarioError"),
 )
 
+#: Scenarios of the committed robustness analysis: every shipped one with calendar stages.
+ROBUSTNESS_SCENARIOS = ("historical", "no_policy", "static_policy", "early_supplier_development",
+                        "export_promotion_first", "globalisation_without_biotech",
+                        "no_environmental_management")
+
 _year = whole_number(1979, MAX_YEAR, what=f"a year from 1979 to {MAX_YEAR}")
 
 
@@ -114,6 +119,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             ["forecast", "--train-until", "2003", "--horizon", "9", "--results",
              "calibration/results/salmon_cluster.toml", "--no-progress", "--no-figure", "-o",
              "forecasting/results/beyond_2003"],
+            ["optimize", "--no-progress", "-o", "policy/results/optimize"],
+            # The shipped calendar scenarios and the two optima just written.
+            ["robustness", *ROBUSTNESS_SCENARIOS, "policy/results/optimize/optimal_switched.toml",
+             "policy/results/optimize/optimal_static.toml", "--no-progress",
+             "--no-sample-table", "-o", "policy/results/robustness"],
         ]
     steps += [
         ["run", "-o", f"{out}/baseline.csv"],
@@ -150,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     from figures import command as figures_command
     from forecasting import command as forecast_command
     from policy import command as policy_command
+    from policy import robustness_command
     from scenarios import cin as cin_command
     from scenarios import command as scenario_command
     from validation import command as validation_command
@@ -193,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     forecast_command.add_parser(sub)
     scenario_command.add_parser(sub)
     policy_command.add_parser(sub)
+    robustness_command.add_parser(sub)
     cin_command.add_parser(sub)
     figures_command.add_parser(sub)
     validation_command.add_parser(sub)
@@ -208,8 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: figures/output)")
     reproduce.add_argument("--recalibrate", action="store_true",
                            help="rerun both shipped calibrations, the demand-growth profiles, "
-                           "both MCMC posteriors and the rolling-origin forecast evaluation "
-                           "first (about 20 minutes)")
+                           "both MCMC posteriors, the rolling-origin forecast evaluation and "
+                           "the policy optimisation and robustness analyses first (about 25 "
+                           "minutes)")
     reproduce.set_defaults(func=cmd_reproduce)
 
     params = sub.add_parser(

@@ -19,4 +19,10 @@ CATALOG: dict[str, str] = {
                       "rolling origins",
     "beyond_2003": "posterior predictive of 2004-2012 from the full calibration, with the "
                    "biophysical ceiling",
+    "policy_frontier": "best switched and static schedules at each budget: policy cost vs NPV "
+                       "of exports and social capital",
+    "optimal_schedule": "lever x stage heat map of the optimal schedules, with their range over "
+                        "repeated searches",
+    "ranking_robustness": "pairwise win probabilities of the scenarios over uncalibrated "
+                          "constants, table shapes and the posterior",
 }

@@ -32,6 +32,7 @@ from clusterdyn.errors import UsageError
 from figures.cache import ResultCache
 from forecasting.shipped import BEYOND_INPUTS
 from forecasting.shipped import FIGURE_INPUTS as FORECAST_FILES
+from policy.shipped import OPTIMIZE_FILES, ROBUSTNESS_FILES
 from scenarios.spec import SHIPPED_DIR, STAGES, START_PARAMETERS
 from sdmodels import load_model
 from sdmodels.model import Model
@@ -267,7 +268,8 @@ class FigureInputs:
             ``scenarios``, ``costs``, ``posterior`` (the MCMC draws of both calibrations) or
             ``profiles`` (the shipped profile CSVs of both calibrations) or ``forecast`` (the
             committed rolling-origin forecasts, :mod:`figures.forecast`) or ``beyond`` (the
-            committed forecast of 2004-2012 from the full calibration).
+            committed forecast of 2004-2012 from the full calibration) or ``optimize`` /
+            ``robustness`` (the committed policy analyses, :mod:`policy.shipped`).
         """
         model_path = self.model.mdl_path
         table: dict[str, list[Path]] = {
@@ -284,6 +286,8 @@ class FigureInputs:
             "profiles": [profile_path(self.holdout_file), profile_path(self.calibration_file)],
             "forecast": list(FORECAST_FILES),
             "beyond": list(BEYOND_INPUTS),
+            "optimize": list(OPTIMIZE_FILES),
+            "robustness": list(ROBUSTNESS_FILES),
         }
         if kind not in table:
             raise KeyError(f"unknown input kind {kind!r}; expected one of {sorted(table)}")

@@ -45,7 +45,7 @@ KPI_PANELS: dict[str, tuple[str, str, float]] = {
     "world_market_share_2003": ("World market share 2003", "% of world farmed salmon", 100.0),
     "social_capital_2003": ("Social capital 2003", "index (dimensionless)", 1.0),
     "cum_policy_cost_1978_2003_musd": ("Cumulative policy cost 1978-2003",
-                                       "US$ million (nominal)", 1.0),
+                                       "US$ million (2003 US$)", 1.0),
     "export_gain_per_policy_dollar": ("Export value gained per policy dollar",
                                       "US$ of exports per US$ (vs no_policy)", 1.0),
 }

@@ -14,11 +14,21 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from calibration.shipped import posterior_path
-from figures import fit, forecast, identification, policy, structure, uncertainty
+from figures import (
+    fit,
+    forecast,
+    identification,
+    policy,
+    policy_analysis,
+    structure,
+    uncertainty,
+)
 from figures.catalog import CATALOG
 from figures.inputs import FigureInputs, relative
 from figures.style import DATA_SOURCE, STYLE_FILE
 from forecasting.shipped import BEYOND_DIR, BEYOND_HORIZON, RESULTS_DIR
+from policy.shipped import OPTIMIZE_DIR, ROBUSTNESS_DIR
+from scenarios.costs import COSTS_FILE
 from sdmodels import PUBLIC_OUTPUTS
 from sdmodels.loops import load_loops
 
@@ -99,9 +109,9 @@ def _scenario_comparison(inputs: FigureInputs) -> dict[str, Figure]:
 def _scenario_kpis(inputs: FigureInputs) -> dict[str, Figure]:
     table = policy.compute_scenario_kpis(inputs)
     footer = [_model_line(inputs, inputs.calibration_file) + " Policy cost: "
-              f"{relative(inputs.costs.path)} (US$ M/year per lever at full intensity, nominal, "
-              "undiscounted). Exports gained per policy dollar = (cum. exports - those of "
-              "no_policy) / (cum. cost - that of no_policy); n/a for no_policy."]
+              f"{relative(inputs.costs.path)} (US$ M/year per lever at full intensity, constant "
+              "2003 US$, undiscounted). Exports gained per policy dollar = (cum. exports - "
+              "those of no_policy) / (cum. cost - that of no_policy); n/a for no_policy."]
     return {"scenario_kpis": policy.plot_scenario_kpis(table, footer)}
 
 
@@ -199,6 +209,44 @@ def _beyond_2003(inputs: FigureInputs) -> dict[str, Figure]:
     return {"beyond_2003": forecast.plot_beyond(forecasts, observed, ceiling, units, footer)}
 
 
+def _optimize_line(settings: dict[str, object]) -> str:
+    return (f"Results {relative(OPTIMIZE_DIR)}/ (clusterdyn optimize, seed {settings['seed']}): "
+            f"differential evolution then SLSQP over the 27 intensities (stages from 1986 and "
+            f"1996) or the 9 of a static mix, maximising the {settings['robust']} over "
+            f"{settings['draws']} MCMC draws of the NPV of export value, 1978-"
+            f"{settings['until']}, deflated by the US CPI-U to 2003 dollars and discounted at "
+            f"{float(str(settings['rate'])):.0%} a year; policy cost as {relative(COSTS_FILE)} "
+            "(constant 2003 US$). The initial population holds every shipped calendar "
+            "scenario.")
+
+
+def _policy_frontier(inputs: FigureInputs) -> dict[str, Figure]:
+    frontier, shipped = policy_analysis.compute_policy_frontier()
+    settings = policy_analysis.optimize_settings()
+    footer = [_model_line(inputs, inputs.calibration_file) + " " + _optimize_line(settings)
+              + " Frontier budgets: shorter searches warm-started from the main optimum."]
+    return {"policy_frontier": policy_analysis.plot_policy_frontier(frontier, shipped,
+                                                                    settings, footer)}
+
+
+def _optimal_schedule(inputs: FigureInputs) -> dict[str, Figure]:
+    settings = policy_analysis.optimize_settings()
+    frame = policy_analysis.compute_optimal_schedule(inputs.scenario("historical").levers)
+    footer = [_model_line(inputs, inputs.calibration_file) + " " + _optimize_line(settings)
+              + f" Ranges: {settings['replicates']} more searches with other draws and seeds."]
+    return {"optimal_schedule": policy_analysis.plot_optimal_schedule(frame, footer)}
+
+
+def _ranking_robustness(inputs: FigureInputs) -> dict[str, Figure]:
+    frame = policy_analysis.compute_ranking_robustness()
+    footer = [_model_line(inputs, inputs.calibration_file) + f" Results {relative(ROBUSTNESS_DIR)}/"
+              " (clusterdyn robustness): Latin-hypercube samples of the uncalibrated constants "
+              "over their declared ranges, of a shape per effect table (its deviation from 1 "
+              "scaled by 0.5-1.5) and of the MCMC draws; every sample runs every calendar "
+              "scenario. NPV as in policy_frontier; other KPIs in the last year."]
+    return {"ranking_robustness": policy_analysis.plot_ranking_robustness(frame, footer)}
+
+
 _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Figure]]]] = {
     "calibration_fit": (("model", "calibration", "spec", "data"), _calibration_fit),
     "lifecycle": (("model", "calibration"), _lifecycle),
@@ -214,6 +262,9 @@ _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Fig
                        _identification),
     "forecast_skill": (("model", "forecast"), _forecast_skill),
     "beyond_2003": (("model", "calibration", "beyond"), _beyond_2003),
+    "policy_frontier": (("model", "calibration", "costs", "optimize"), _policy_frontier),
+    "optimal_schedule": (("model", "calibration", "scenarios", "optimize"), _optimal_schedule),
+    "ranking_robustness": (("model", "calibration", "robustness"), _ranking_robustness),
 }
 if list(_BUILDS) != list(CATALOG):  # pragma: no cover - a developer error
     raise RuntimeError("figures.catalog.CATALOG and figures.registry disagree")

@@ -144,6 +144,7 @@ def _shipped_starts_rows(evaluator: Evaluator, how: str
     """Cost, robust value and per-draw values of every shipped calendar scenario (those with
     the optimiser's stage starts and no parameter overrides)."""
     rows, vectors, per_draw = {}, [], {}
+    social = replace(evaluator, objective="social_capital")
     for name in available():
         scenario = load(name)
         if calendar_starts(scenario) != evaluator.starts or scenario.parameters:
@@ -151,7 +152,8 @@ def _shipped_starts_rows(evaluator: Evaluator, how: str
         x = scenario_vector(scenario)
         values = evaluator.values(x)
         rows[name] = {"cost": float(evaluator.cost(x)[0]),
-                      "value": float(evaluator.robust(values, how)[0])}
+                      "value": float(evaluator.robust(values, how)[0]),
+                      "social_capital": float(social.values(x).mean())}
         vectors.append(x)
         per_draw[name] = values[0]
     frame = pd.DataFrame.from_dict(rows, orient="index")

@@ -2,7 +2,7 @@
 
 The cost of a year is the sum over levers of intensity x annual cost, with the intensity
 averaged over the calendar year (a stage that starts mid-year counts for the part of the year it
-is in force). Units: million USD per year.
+is in force). Units: million constant 2003 USD per year (:mod:`scenarios.economics`).
 """
 
 from __future__ import annotations

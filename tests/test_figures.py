@@ -323,7 +323,7 @@ def test_rounded_keeps_six_significant_digits_of_floats_only():
 
 
 def _compute_outputs(inputs, name):
-    from figures import fit, forecast, identification, policy, uncertainty
+    from figures import fit, forecast, identification, policy, policy_analysis, uncertainty
 
     computes = {
         "calibration_fit": lambda: [fit.compute_calibration_fit(inputs)],
@@ -338,6 +338,10 @@ def _compute_outputs(inputs, name):
         "forecast_skill": lambda: list(forecast.compute_forecast_skill()),
         "beyond_2003": lambda: [f.drop(columns=["origin", "year"], errors="ignore")
                                 for f in forecast.compute_beyond()],
+        "policy_frontier": lambda: list(policy_analysis.compute_policy_frontier()),
+        "optimal_schedule": lambda: [policy_analysis.compute_optimal_schedule(
+            inputs.scenario("historical").levers)],
+        "ranking_robustness": lambda: [policy_analysis.compute_ranking_robustness()],
     }
     return computes[name]()
 
@@ -345,7 +349,8 @@ def _compute_outputs(inputs, name):
 @pytest.mark.parametrize("name", ["calibration_fit", "lifecycle", "parameters", "holdout",
                                   "policy_schedules", "scenario_comparison", "scenario_kpis",
                                   "bands", "identification", "forecast_skill",
-                                  "beyond_2003"])
+                                  "beyond_2003", "policy_frontier", "optimal_schedule",
+                                  "ranking_robustness"])
 def test_compute_outputs_are_rounded_to_six_significant_digits(inputs, name):
     """Every number a figure plots from a run or an ensemble is rounded when computed, so the
     last bits in which processors differ never reach the figure's bytes."""
