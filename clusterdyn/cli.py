@@ -33,6 +33,9 @@ USER_ERRORS = (
 ROBUSTNESS_SCENARIOS = ("historical", "no_policy", "static_policy", "early_supplier_development",
                         "export_promotion_first", "globalisation_without_biotech",
                         "no_environmental_management")
+#: Scenarios of the committed loop-dominance results (scenarios.loop_dominance.RESULTS_SCENARIOS,
+#: checked equal by the tests).
+LOOP_SCENARIOS = ("historical", "no_environmental_management")
 
 _year = whole_number(1979, MAX_YEAR, what=f"a year from 1979 to {MAX_YEAR}")
 
@@ -121,6 +124,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
              "forecasting/results/beyond_2003"],
             ["optimize", "--no-progress", "-o", "policy/results/optimize"],
             # The shipped calendar scenarios and the two optima just written.
+            *[["loops", "--scenario", name, "--until", "2030", "-o",
+               f"scenarios/results/loops/{name}"] for name in LOOP_SCENARIOS],
             ["robustness", *ROBUSTNESS_SCENARIOS, "policy/results/optimize/optimal_switched.toml",
              "policy/results/optimize/optimal_static.toml", "--no-progress",
              "--no-sample-table", "-o", "policy/results/robustness"],
@@ -163,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     from policy import robustness_command
     from scenarios import cin as cin_command
     from scenarios import command as scenario_command
+    from scenarios import loops_command
     from validation import command as validation_command
 
     parser = argparse.ArgumentParser(
@@ -206,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy_command.add_parser(sub)
     robustness_command.add_parser(sub)
     cin_command.add_parser(sub)
+    loops_command.add_parser(sub)
     figures_command.add_parser(sub)
     validation_command.add_parser(sub)
     ensembles_command.add_parser(sub)

@@ -25,4 +25,6 @@ CATALOG: dict[str, str] = {
                         "repeated searches",
     "ranking_robustness": "pairwise win probabilities of the scenarios over uncalibrated "
                           "constants, table shapes and the posterior",
+    "loop_dominance": "relative loop scores (Loops that Matter) by year, stages shaded: "
+                      "historical beside no environmental management, to 2030",
 }

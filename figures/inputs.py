@@ -33,6 +33,8 @@ from figures.cache import ResultCache
 from forecasting.shipped import BEYOND_INPUTS
 from forecasting.shipped import FIGURE_INPUTS as FORECAST_FILES
 from policy.shipped import OPTIMIZE_FILES, ROBUSTNESS_FILES
+from scenarios.loop_dominance import RESULTS_DIR as RESULTS_DIR_LOOPS
+from scenarios.loop_dominance import RESULTS_SCENARIOS
 from scenarios.spec import SHIPPED_DIR, STAGES, START_PARAMETERS
 from sdmodels import load_model
 from sdmodels.model import Model
@@ -269,7 +271,8 @@ class FigureInputs:
             ``profiles`` (the shipped profile CSVs of both calibrations) or ``forecast`` (the
             committed rolling-origin forecasts, :mod:`figures.forecast`) or ``beyond`` (the
             committed forecast of 2004-2012 from the full calibration) or ``optimize`` /
-            ``robustness`` (the committed policy analyses, :mod:`policy.shipped`).
+            ``robustness`` (the committed policy analyses, :mod:`policy.shipped`) or
+            ``loop_dominance`` (the committed loop scores, :mod:`scenarios.loop_dominance`).
         """
         model_path = self.model.mdl_path
         table: dict[str, list[Path]] = {
@@ -288,6 +291,8 @@ class FigureInputs:
             "beyond": list(BEYOND_INPUTS),
             "optimize": list(OPTIMIZE_FILES),
             "robustness": list(ROBUSTNESS_FILES),
+            "loop_dominance": [RESULTS_DIR_LOOPS / name / file for name in RESULTS_SCENARIOS
+                               for file in ("loops.csv", "by_year.csv", "by_stage.csv")],
         }
         if kind not in table:
             raise KeyError(f"unknown input kind {kind!r}; expected one of {sorted(table)}")

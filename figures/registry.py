@@ -18,6 +18,7 @@ from figures import (
     fit,
     forecast,
     identification,
+    loops,
     policy,
     policy_analysis,
     structure,
@@ -29,6 +30,8 @@ from figures.style import DATA_SOURCE, STYLE_FILE
 from forecasting.shipped import BEYOND_DIR, BEYOND_HORIZON, RESULTS_DIR
 from policy.shipped import OPTIMIZE_DIR, ROBUSTNESS_DIR
 from scenarios.costs import COSTS_FILE
+from scenarios.loop_dominance import RESULTS_DIR as RESULTS_DIR_LOOPS
+from scenarios.loop_dominance import RESULTS_SCENARIOS
 from sdmodels import PUBLIC_OUTPUTS
 from sdmodels.loops import load_loops
 
@@ -247,6 +250,20 @@ def _ranking_robustness(inputs: FigureInputs) -> dict[str, Figure]:
     return {"ranking_robustness": policy_analysis.plot_ranking_robustness(frame, footer)}
 
 
+def _loop_dominance(inputs: FigureInputs) -> dict[str, Figure]:
+    scores, stages, shown = loops.compute_loop_dominance(RESULTS_SCENARIOS)
+    titles = {name: ("historical (calibrated run, Table 3.1's policies)" if name == "historical"
+                     else name.replace("_", " ")) for name in RESULTS_SCENARIOS}
+    footer = [_model_line(inputs, inputs.calibration_file)
+              + f" Results {relative(RESULTS_DIR_LOOPS)}/ (clusterdyn loops --until 2030): every "
+              f"elementary feedback loop of the model ({len(loops.read_loop_table())}) scored at "
+              "every time step by Loops that Matter (Schoenberg, Davidsen & "
+              "Eberlein 2020; flow link scores as corrected by Schoenberg, Hayward & Eberlein "
+              "2023); a loop's relative score is its share of all loop activity, signed by "
+              "polarity; bars are yearly means, stacked."]
+    return {"loop_dominance": loops.plot_loop_dominance(scores, stages, shown, titles, footer)}
+
+
 _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Figure]]]] = {
     "calibration_fit": (("model", "calibration", "spec", "data"), _calibration_fit),
     "lifecycle": (("model", "calibration"), _lifecycle),
@@ -265,6 +282,7 @@ _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Fig
     "policy_frontier": (("model", "calibration", "costs", "optimize"), _policy_frontier),
     "optimal_schedule": (("model", "calibration", "scenarios", "optimize"), _optimal_schedule),
     "ranking_robustness": (("model", "calibration", "robustness"), _ranking_robustness),
+    "loop_dominance": (("model", "calibration", "loop_dominance"), _loop_dominance),
 }
 if list(_BUILDS) != list(CATALOG):  # pragma: no cover - a developer error
     raise RuntimeError("figures.catalog.CATALOG and figures.registry disagree")

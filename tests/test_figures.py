@@ -323,7 +323,16 @@ def test_rounded_keeps_six_significant_digits_of_floats_only():
 
 
 def _compute_outputs(inputs, name):
-    from figures import fit, forecast, identification, policy, policy_analysis, uncertainty
+    from figures import (
+        fit,
+        forecast,
+        identification,
+        loops,
+        policy,
+        policy_analysis,
+        uncertainty,
+    )
+    from scenarios.loop_dominance import RESULTS_SCENARIOS
 
     computes = {
         "calibration_fit": lambda: [fit.compute_calibration_fit(inputs)],
@@ -342,6 +351,7 @@ def _compute_outputs(inputs, name):
         "optimal_schedule": lambda: [policy_analysis.compute_optimal_schedule(
             inputs.scenario("historical").levers)],
         "ranking_robustness": lambda: [policy_analysis.compute_ranking_robustness()],
+        "loop_dominance": lambda: list(loops.compute_loop_dominance(RESULTS_SCENARIOS)[:2]),
     }
     return computes[name]()
 
@@ -350,7 +360,7 @@ def _compute_outputs(inputs, name):
                                   "policy_schedules", "scenario_comparison", "scenario_kpis",
                                   "bands", "identification", "forecast_skill",
                                   "beyond_2003", "policy_frontier", "optimal_schedule",
-                                  "ranking_robustness"])
+                                  "ranking_robustness", "loop_dominance"])
 def test_compute_outputs_are_rounded_to_six_significant_digits(inputs, name):
     """Every number a figure plots from a run or an ensemble is rounded when computed, so the
     last bits in which processors differ never reach the figure's bytes."""
@@ -467,3 +477,22 @@ def test_figures_command_counts_in_the_singular_and_plural(tmp_path, capsys):
     assert main(["--only", "parameters", "-o", str(tmp_path / "out"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "wrote 3 files (1 figure x PNG/SVG/PDF)" in out and "1 figures" not in out
+
+
+def test_loop_dominance_stacks_reinforcing_above_and_balancing_below(inputs):
+    from figures import loops
+    from scenarios.loop_dominance import RESULTS_SCENARIOS
+
+    scores, stages, shown = loops.compute_loop_dominance(RESULTS_SCENARIOS)
+    assert set(scores["scenario"]) == set(RESULTS_SCENARIOS)
+    assert ((scores["side"] > 0) == (scores["score"] > 0)).all()
+    # Each year's stacked bars are the shares of all loop activity: at most 1 on each side.
+    per_side = scores.groupby(["scenario", "year", "side"])["score"].sum().abs()
+    assert per_side.max() <= 1 + 1e-6
+    assert len(shown) == loops.SHOWN_LOOPS and (shown["name"] != "").all()
+    fig = _build(inputs, "loop_dominance")["loop_dominance"]
+    labels = [t.get_text() for legend in _legends(fig) for t in legend.get_texts()]
+    assert all(any(label.startswith(f"{loop} ") for label in labels) for loop in shown.index)
+    # Grouped loops are told apart by hatching as well as grey (grey-scale print).
+    hatches = {h.get_hatch() for legend in _legends(fig) for h in legend.legend_handles}
+    assert {"....", "////"} <= hatches
