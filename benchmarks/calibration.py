@@ -5,7 +5,8 @@ Run on demand from the project root (not part of the tests)::
     python -m benchmarks.calibration            # full and --quick calibrations, both backends
     python -m benchmarks.calibration --quick    # only the --quick ones
 
-Each line is one :func:`calibration.calibrate` call with the default seed, in this process,
+Each line is one :func:`clusterdyn.calibration.calibrate` call with the default seed, in this
+process,
 after a warm-up that compiles both backends. The numpy backend is the runner as it was before
 the numba kernel (issue 6: "report calibration time before and after"); targets (issue 3): a
 full calibration in under 2 minutes, a ``--quick`` one in under 20 s.
@@ -19,9 +20,9 @@ import platform
 import sys
 import time
 
-from calibration import calibrate
-from sdmodels import load_model
-from sdmodels.vectorized import compile_model
+from clusterdyn.calibration import calibrate
+from clusterdyn.sdmodels import load_model
+from clusterdyn.sdmodels.vectorized import compile_model
 
 TARGETS = {False: 120.0, True: 20.0}
 

@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ensembles.bands import bands_samples
-from ensembles.distributed import dask_client, dataset_bands, stream_to_parquet
-from ensembles.runner import DEFAULT_CHUNK, plan_ensemble, run_ensemble
-from sdmodels import PUBLIC_OUTPUTS, Model, load_model
-from sdmodels.vectorized import compile_model
+from clusterdyn.ensembles.bands import bands_samples
+from clusterdyn.ensembles.distributed import dask_client, dataset_bands, stream_to_parquet
+from clusterdyn.ensembles.runner import DEFAULT_CHUNK, plan_ensemble, run_ensemble
+from clusterdyn.sdmodels import PUBLIC_OUTPUTS, Model, load_model
+from clusterdyn.sdmodels.vectorized import compile_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 200.0

@@ -21,10 +21,10 @@ import sys
 import time
 import warnings
 
-from calibration import calibrate
-from forecasting.pipeline import DEFAULT_ORIGINS, rolling_origin
-from sdmodels import load_model
-from sdmodels.vectorized import compile_model
+from clusterdyn.calibration import calibrate
+from clusterdyn.forecasting.pipeline import DEFAULT_ORIGINS, rolling_origin
+from clusterdyn.sdmodels import load_model
+from clusterdyn.sdmodels.vectorized import compile_model
 
 TARGET_SECONDS = 180.0
 

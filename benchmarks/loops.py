@@ -27,9 +27,9 @@ def _timed(function, *args, **kwargs) -> tuple[float, object]:
 
 
 def main() -> int:
-    from scenarios.loop_dominance import loop_dominance
-    from sdmodels import load_model
-    from sdmodels.loop_scores import link_scores, relative_loop_scores
+    from clusterdyn.scenarios.loop_dominance import loop_dominance
+    from clusterdyn.sdmodels import load_model
+    from clusterdyn.sdmodels.loop_scores import link_scores, relative_loop_scores
 
     print(f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-from ensembles.runner import register
-from sdmodels import load_model
+from clusterdyn.ensembles.runner import register
+from clusterdyn.sdmodels import load_model
 
 TARGET_SECONDS = 300.0
 
@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     baseline = _baseline()
     rows = [("10,000 compiled runs to 2003 (baseline)", baseline, "")]
     if args.only in (None, "optimize"):
-        from policy.optimize import optimize
+        from clusterdyn.policy.optimize import optimize
 
         started = time.perf_counter()
         optimize()
         rows.append(("clusterdyn optimize, defaults", time.perf_counter() - started,
                      f"< {TARGET_SECONDS:g} s"))
     if args.only in (None, "robustness"):
-        from policy.robustness import ranking_robustness
+        from clusterdyn.policy.robustness import ranking_robustness
 
         started = time.perf_counter()
         result = ranking_robustness()

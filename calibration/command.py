@@ -73,7 +73,7 @@ def warnings_as_lines(command: str) -> Iterator[None]:
     command : str
         Subcommand named in the line (``clusterdyn COMMAND: warning: ...``).
     """
-    from calibration.objective import SparseDataWarning
+    from clusterdyn.calibration.objective import SparseDataWarning
 
     original = warnings.showwarning
     shown: set[str] = set()
@@ -109,17 +109,18 @@ def run_command(args: argparse.Namespace) -> int:
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If the fitted years hold no more observations than free parameters (checked by
-        :func:`calibration.objective.check_observations`, which also warns, as one line on
+        :func:`clusterdyn.calibration.objective.check_observations`, which also warns, as one line
+        on
         stderr, when they hold fewer than two per parameter).
     """
     # Imported here, not at the top: the parser is built for every `clusterdyn --help`, which
     # must not wait for pandas, PySD and scipy.
-    from calibration.fit import calibrate
-    from calibration.results import report_markdown, write_toml
-    from calibration.spec import load_spec
-    from sdmodels import load_model
+    from clusterdyn.calibration.fit import calibrate
+    from clusterdyn.calibration.results import report_markdown, write_toml
+    from clusterdyn.calibration.spec import load_spec
+    from clusterdyn.sdmodels import load_model
 
     if args.output.suffix != ".toml":
         raise UsageError(f"-o {args.output}: expected a .toml file name")

@@ -11,12 +11,17 @@ from scipy import stats
 from scipy.optimize import differential_evolution, least_squares
 from tqdm.auto import tqdm
 
-from calibration.objective import Objective
-from calibration.results import CalibrationResult, ParameterEstimate, _sig, series_statistics
-from calibration.spec import CalibrationSpec, load_spec
-from sdmodels.errors import ModelInputError
-from sdmodels.model import Model, load_model
-from sdmodels.vectorized import compile_model
+from clusterdyn.calibration.objective import Objective
+from clusterdyn.calibration.results import (
+    CalibrationResult,
+    ParameterEstimate,
+    _sig,
+    series_statistics,
+)
+from clusterdyn.calibration.spec import CalibrationSpec, load_spec
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import Model, load_model
+from clusterdyn.sdmodels.vectorized import compile_model
 
 #: An estimate within this share of its search range from a bound is reported "at bound".
 AT_BOUND = 1e-3
@@ -109,7 +114,7 @@ def estimate_intervals(objective: Objective, u: np.ndarray, level: float = 0.95
 
     ``cov = s^2 (J'J)^-1`` with ``J`` the Jacobian of the weighted residuals in parameter
     units and ``s^2 = SSR / (n - p)`` (so the intervals reflect the actual misfit, not the
-    nominal sigmas); with priors (:mod:`calibration.priors`) ``cov = (J'J / s^2 +
+    nominal sigmas); with priors (:mod:`clusterdyn.calibration.priors`) ``cov = (J'J / s^2 +
     J_prior' J_prior)^-1``, ``s^2`` from the data residuals alone. Intervals use Student's t
     with n - p degrees of freedom and are clipped to the search bounds. A parameter is
     flagged *not identified* when its interval is wider than its whole search range.
@@ -170,9 +175,10 @@ def calibrate(
 
     Parameters
     ----------
-    model : sdmodels.Model, optional
+    model : clusterdyn.sdmodels.Model, optional
         Default: ``load_model("salmon_cluster")``. Parameters the spec does not free keep the
-        ``.mdl``'s values (:meth:`sdmodels.Model.with_mdl_defaults`), whatever the model's
+        ``.mdl``'s values (:meth:`clusterdyn.sdmodels.Model.with_mdl_defaults`), whatever the
+        model's
         defaults.
     spec : CalibrationSpec, optional
         Default: ``calibration/<model>.toml``.
@@ -188,7 +194,8 @@ def calibrate(
         Data indexed by year with the spec's series as columns (default: the spec's ``data``
         file, :meth:`CalibrationSpec.observations`; tests pass synthetic data here).
     backend : {"numba", "numpy"}
-        Backend of the vectorised runner (:func:`sdmodels.vectorized.compile_model`); both
+        Backend of the vectorised runner (:func:`clusterdyn.sdmodels.vectorized.compile_model`);
+        both
         compute the same model, to rounding (see ``benchmarks/calibration.py`` for times).
 
     Returns
@@ -197,12 +204,12 @@ def calibrate(
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If the fitted years hold no more observations than free parameters.
 
     Warns
     -----
-    calibration.objective.SparseDataWarning
+    clusterdyn.calibration.objective.SparseDataWarning
         Below two observations per free parameter.
     """
     # Parameters the spec does not free keep the .mdl's values, never an earlier fit's.

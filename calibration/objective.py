@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from calibration.priors import prior_residuals
-from calibration.spec import CalibrationSpec, Target
-from sdmodels.errors import ModelInputError
-from sdmodels.vectorized import VectorizedModel
+from clusterdyn.calibration.priors import prior_residuals
+from clusterdyn.calibration.spec import CalibrationSpec, Target
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.vectorized import VectorizedModel
 
 #: Residual given to a run that produced NaN, infinity or a non-positive value under a log
 #: transform: large enough to lose against any finite fit, finite so optimisers keep working.
@@ -35,7 +35,8 @@ def check_observations(n_observations: int, n_parameters: int, years: tuple[int,
     spurious. It draws a warning when ``n < 2 p``, i.e. fewer residual degrees of freedom
     ``n - p`` than parameters: the fit runs, but its intervals rest on a handful of degrees of
     freedom and overfitting is likely. A normal or lognormal prior adds one residual to the fit
-    (:mod:`calibration.priors`), so it counts as one observation for the warning, not for the
+    (:mod:`clusterdyn.calibration.priors`), so it counts as one observation for the warning, not
+    for the
     refusal (``s^2`` comes from the data alone). (The shipped fits have 45 and 29 observations
     and 6 priors for 16 parameters: 3.2 and 2.2 per parameter, and pass.)
 
@@ -52,7 +53,7 @@ def check_observations(n_observations: int, n_parameters: int, years: tuple[int,
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If ``n_observations <= n_parameters``.
 
     Warns
@@ -173,7 +174,7 @@ class Objective:
 
     def prior_residuals(self, u: np.ndarray) -> np.ndarray:
         """Residuals of the spec's normal and lognormal priors, shape (N, k); k = 0 without
-        priors (:mod:`calibration.priors`)."""
+        priors (:mod:`clusterdyn.calibration.priors`)."""
         return prior_residuals(self.spec.priors, self.to_params(np.atleast_2d(u)))
 
     def prior_payoff(self, u: np.ndarray) -> np.ndarray:

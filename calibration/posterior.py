@@ -1,6 +1,7 @@
 """Posterior of a calibration by Markov chain Monte Carlo (emcee's affine-invariant ensemble).
 
-The Gauss-Newton intervals of :mod:`calibration.fit` are a local, Gaussian approximation; along
+The Gauss-Newton intervals of :mod:`clusterdyn.calibration.fit` are a local, Gaussian
+approximation; along
 the ridges of this model (demand growth against price elasticity, investment against cost)
 and for parameters the data barely see it is poor. This module samples the posterior itself:
 
@@ -8,13 +9,14 @@ and for parameters the data barely see it is poor. This module samples the poste
   residual variance estimated at the optimum, ``log L = -payoff / s^2`` with
   ``s^2 = 2 * payoff_min / (n - p)`` (the same scale as the Hessian intervals);
 * prior: uniform over the spec's search bounds (the box the calibration searched), times
-  the spec's normal or lognormal priors where it gives them (:mod:`calibration.priors`);
+  the spec's normal or lognormal priors where it gives them (:mod:`clusterdyn.calibration.priors`);
 * sampler: ``emcee.EnsembleSampler`` (Goodman & Weare 2010 stretch move), ``4 p`` walkers
   started in a small ball around the optimum, vectorised over the walkers with the compiled
   runner, seeded; the burn-in is dropped and the chain thinned to about ``draws`` sets.
 
 The draws are written as CSV beside the results file (``<results>_posterior.csv``) with a
-markdown report; :func:`ensembles.bands.bands_samples` with ``sampling="mcmc"`` reads them.
+markdown report; :func:`clusterdyn.ensembles.bands.bands_samples` with ``sampling="mcmc"`` reads
+them.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from calibration.objective import Objective
-from calibration.results import ResultsFile, _sig, read_results
-from calibration.shipped import BURN, DRAWS, STEPS
-from calibration.spec import CalibrationSpec
-from sdmodels.errors import ModelInputError
-from sdmodels.model import Model
-from sdmodels.vectorized import compile_model
+from clusterdyn.calibration.objective import Objective
+from clusterdyn.calibration.results import ResultsFile, _sig, read_results
+from clusterdyn.calibration.shipped import BURN, DRAWS, STEPS
+from clusterdyn.calibration.spec import CalibrationSpec
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import Model
+from clusterdyn.sdmodels.vectorized import compile_model
 
 INITIAL_SPREAD = 1e-3  # radius of the walkers' start ball, in unit coordinates
 
@@ -138,7 +140,7 @@ def posterior_from_results(results: str | Path | ResultsFile, *, steps: int = ST
     ----------
     results : str, pathlib.Path or ResultsFile
         The results file, or its content already read by
-        :func:`calibration.results.read_results`.
+        :func:`clusterdyn.calibration.results.read_results`.
     steps, burn, draws, seed, progress
         As :func:`sample_posterior` (``burn`` defaults to :func:`default_burn` of ``steps``).
 
@@ -148,7 +150,7 @@ def posterior_from_results(results: str | Path | ResultsFile, *, steps: int = ST
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If the file is missing or malformed, or the settings are inconsistent.
     """
     read = results if isinstance(results, ResultsFile) else read_results(results)
@@ -166,7 +168,7 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
 
     Parameters
     ----------
-    model : sdmodels.Model
+    model : clusterdyn.sdmodels.Model
     spec : CalibrationSpec
     estimates : pandas.DataFrame
         Index: the spec's free parameters; columns ``value`` (the optimum, where the walkers
@@ -200,7 +202,7 @@ def sample_posterior(model: Model, spec: CalibrationSpec, estimates: pd.DataFram
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If the settings are inconsistent or an estimate is missing.
     """
     burn = default_burn(steps) if burn is None else burn

@@ -6,8 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
-from calibration.shipped import BURN, DEFAULT_RESULTS, DRAWS, STEPS, posterior_path
 from clusterdyn.argtypes import whole_number
+from clusterdyn.calibration.shipped import BURN, DEFAULT_RESULTS, DRAWS, STEPS, posterior_path
 from clusterdyn.errors import UsageError
 from clusterdyn.io import output_file, write_set
 
@@ -56,9 +56,9 @@ def run_command(args: argparse.Namespace) -> int:
     int
         Exit status 0 (errors are raised and reported by :func:`clusterdyn.cli.main`).
     """
-    from calibration.command import warnings_as_lines
-    from calibration.posterior import default_burn, posterior_from_results
-    from calibration.results import read_results
+    from clusterdyn.calibration.command import warnings_as_lines
+    from clusterdyn.calibration.posterior import default_burn, posterior_from_results
+    from clusterdyn.calibration.results import read_results
 
     results = read_results(args.results)
     output = args.output or posterior_path(args.results)

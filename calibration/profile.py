@@ -6,7 +6,7 @@ data accept. Along the profile the model's out-of-sample production is recorded 
 report shows how far the forecast moves among parameter sets the fitted data cannot tell apart
 (the *prediction profile*, Kreutz et al. 2012, BMC Systems Biology 6:120).
 
->>> from calibration.profile import profile_from_results
+>>> from clusterdyn.calibration.profile import profile_from_results
 >>> result = profile_from_results("calibration/results/salmon_cluster_until_1995.toml",
 ...                               "Maximum demand growth rate")
 >>> print(result.summary())
@@ -27,13 +27,13 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from calibration.fit import refine
-from calibration.objective import Objective
-from calibration.results import read_results
-from calibration.spec import CalibrationSpec
-from sdmodels.errors import ModelInputError, suggest
-from sdmodels.model import Model
-from sdmodels.vectorized import compile_model
+from clusterdyn.calibration.fit import refine
+from clusterdyn.calibration.objective import Objective
+from clusterdyn.calibration.results import read_results
+from clusterdyn.calibration.spec import CalibrationSpec
+from clusterdyn.sdmodels.errors import ModelInputError, suggest
+from clusterdyn.sdmodels.model import Model
+from clusterdyn.sdmodels.vectorized import compile_model
 
 #: Residual evaluations of each profile point's least-squares refinement: ten times the
 #: calibration's, so that each refit converges (with 60, objectives at a grid point differed
@@ -237,7 +237,7 @@ def profile_parameter(
 
     Parameters
     ----------
-    model : sdmodels.Model
+    model : clusterdyn.sdmodels.Model
     spec : CalibrationSpec
         The calibration spec; ``parameter`` must be one of its free parameters.
     params : Mapping[str, float]
@@ -263,7 +263,7 @@ def profile_parameter(
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If ``parameter`` is not free in the spec, a calibrated value is missing, ``points``
         is below 3 or ``level`` is outside (0, 1).
 
@@ -345,7 +345,7 @@ def profile_from_results(results: str | Path, parameter: str, *, points: int = 2
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If the file is missing, malformed or stale (hashes that no longer match).
     """
     read = read_results(results)
@@ -369,7 +369,7 @@ def read_profile_csv(path: str | Path) -> pd.DataFrame:
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If the file is missing or lacks the profile columns.
     """
     path = Path(path)

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from calibration.shipped import DEFAULT_RESULTS
 from clusterdyn.argtypes import whole_number
+from clusterdyn.calibration.shipped import DEFAULT_RESULTS
 from clusterdyn.errors import UsageError
 from clusterdyn.io import output_file, write_atomically, write_set
 
 if TYPE_CHECKING:  # the command's parser must not import the numerical stack
-    from calibration.profile import ProfileResult
+    from clusterdyn.calibration.profile import ProfileResult
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -117,8 +117,8 @@ def _writer(result: ProfileResult, output: Path) -> Callable[[IO[str]], None]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from calibration.command import warnings_as_lines
-    from calibration.profile import profile_from_results
+    from clusterdyn.calibration.command import warnings_as_lines
+    from clusterdyn.calibration.profile import profile_from_results
 
     _check_outputs(args.output, [args.results])
     started = time.perf_counter()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from calibration.data_io import DATA_DIR, DataError, _number, _read, _resolve
+from clusterdyn.calibration.data_io import DATA_DIR, DataError, _number, _read, _resolve
 
 REST_OF_WORLD_FILE = "rest_of_world_salmon_1978_2012.csv"
 COLUMNS = ["year", "variable", "value", "unit", "source", "note"]

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-from calibration.data_io import load_table_targets
-from calibration.priors import Prior
-from calibration.spec import CalibrationSpec
-from calibration.statistics import FitStatistics, fit_statistics
-from sdmodels.model import PUBLIC_OUTPUTS, Model
+from clusterdyn.calibration.data_io import load_table_targets
+from clusterdyn.calibration.priors import Prior
+from clusterdyn.calibration.spec import CalibrationSpec
+from clusterdyn.calibration.statistics import FitStatistics, fit_statistics
+from clusterdyn.sdmodels.model import PUBLIC_OUTPUTS, Model
 
 RESULTS_DIR = Path(__file__).parent / "results"
 #: Quality targets of the issue, checked and reported (not used by the fit).
@@ -110,12 +110,12 @@ def read_results(path: str | Path) -> ResultsFile:
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If the file is missing or is not a results file (naming the file).
     """
-    from calibration.spec import SPEC_DIR, load_spec
-    from sdmodels.errors import ModelInputError
-    from sdmodels.model import load_model
+    from clusterdyn.calibration.spec import SPEC_DIR, load_spec
+    from clusterdyn.sdmodels.errors import ModelInputError
+    from clusterdyn.sdmodels.model import load_model
 
     path = Path(path)
     try:
@@ -139,7 +139,8 @@ def read_results(path: str | Path) -> ResultsFile:
 
 @dataclass(frozen=True, eq=False)
 class CalibrationResult:
-    """Outcome of :func:`calibration.calibrate` (statsmodels' ``fit() -> Results`` pattern)."""
+    """Outcome of :func:`clusterdyn.calibration.calibrate` (statsmodels' ``fit() -> Results``
+    pattern)."""
 
     model: Model
     spec: CalibrationSpec

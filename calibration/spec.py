@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from calibration.data_io import OBSERVATION_SCHEMA, load_observations
-from calibration.priors import Prior, parse_prior
-from sdmodels.errors import suggest
-from sdmodels.files import FileProblem, read_toml
-from sdmodels.model import Model
+from clusterdyn.calibration.data_io import OBSERVATION_SCHEMA, load_observations
+from clusterdyn.calibration.priors import Prior, parse_prior
+from clusterdyn.sdmodels.errors import suggest
+from clusterdyn.sdmodels.files import FileProblem, read_toml
+from clusterdyn.sdmodels.model import Model
 
 SPEC_DIR = Path(__file__).parent
 TRANSFORMS = ("log", "none")
@@ -96,11 +96,11 @@ class CalibrationSpec:
 
     def observations(self) -> pd.DataFrame:
         """The spec's observations, read and validated by
-        :func:`calibration.data_io.load_observations`.
+        :func:`clusterdyn.calibration.data_io.load_observations`.
 
         Raises
         ------
-        calibration.data_io.DataError
+        clusterdyn.calibration.data_io.DataError
             If the file (or the ``units.csv`` beside it) is missing or breaks the schema.
         """
         return load_observations(self.data_path)
@@ -198,7 +198,7 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
 
     Parameters
     ----------
-    model : sdmodels.Model
+    model : clusterdyn.sdmodels.Model
         The model whose parameters and variables the spec must name.
     path : path, optional
         The TOML file (default: ``calibration/<model>.toml``).

@@ -8,7 +8,7 @@ an F test of the added parameters against the shipped structure, and the 1996-20
 The shipped structure's own row comes from the shipped results files (the same calibrations,
 already run by ``clusterdyn calibrate``).
 
-    python -m calibration.variants -o calibration/results/structure_variants.md
+    python -m clusterdyn.calibration.variants -o calibration/results/structure_variants.md
 """
 
 from __future__ import annotations
@@ -28,14 +28,19 @@ import tomli_w
 from scipy import stats
 from tqdm.auto import tqdm
 
-from calibration.fit import calibrate
-from calibration.objective import SparseDataWarning
-from calibration.results import HOLDOUT_TOLERANCE, QUALITY_YEARS, RESULTS_DIR, read_results
-from calibration.spec import SPEC_DIR, SpecError, load_spec
+from clusterdyn.calibration.fit import calibrate
+from clusterdyn.calibration.objective import SparseDataWarning
+from clusterdyn.calibration.results import (
+    HOLDOUT_TOLERANCE,
+    QUALITY_YEARS,
+    RESULTS_DIR,
+    read_results,
+)
+from clusterdyn.calibration.spec import SPEC_DIR, SpecError, load_spec
 from clusterdyn.io import write_atomically
-from sdmodels.errors import ModelInputError
-from sdmodels.model import MODELS_DIR, load_model
-from sdmodels.translation import cache_root
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import MODELS_DIR, load_model
+from clusterdyn.sdmodels.translation import cache_root
 
 VARIANTS_FILE = Path(__file__).parent / "variants.toml"
 BASE_MODEL = "salmon_cluster"
@@ -248,8 +253,8 @@ def report(base: VariantScore, scores: Sequence[VariantScore], variants: dict[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m calibration.variants``."""
-    parser = argparse.ArgumentParser(prog="python -m calibration.variants",
+    """Entry point of ``python -m clusterdyn.calibration.variants``."""
+    parser = argparse.ArgumentParser(prog="python -m clusterdyn.calibration.variants",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", metavar="NAME", help="variants to score")
     parser.add_argument("--quick", action="store_true", help="small search budget (tests)")
@@ -265,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scores = [score(variants[n], quick=args.quick)
                   for n in tqdm(chosen, desc="variants", unit="variant", leave=False)]
     except (SpecError, ModelInputError) as exc:
-        print(f"calibration.variants: error: {exc}", file=sys.stderr)
+        print(f"clusterdyn.calibration.variants: error: {exc}", file=sys.stderr)
         return 2
     text = report(base, scores, {n: variants[n] for n in chosen})
     write_atomically(args.output, lambda handle: handle.write(text))

@@ -13,7 +13,7 @@ from clusterdyn.errors import UsageError
 
 # Every import of the model, the calibration or the plotting libraries is made by the command
 # that needs it, so that `clusterdyn --help` and argument errors answer at once.
-MAX_YEAR = 2030  # sdmodels.model.MAX_YEAR, checked equal by the tests
+MAX_YEAR = 2030  # clusterdyn.sdmodels.model.MAX_YEAR, checked equal by the tests
 #: Smallest time step accepted (years): 1/1,024 of a year, 53,000 steps to 2030. Halving the
 #: default 1/128 already changes the outputs by less than 0.8% (validation/report.md); a
 #: smaller step only makes a run take longer (at 1e-300 it would never end).
@@ -22,18 +22,19 @@ MIN_DT = 1 / 1024
 #: Looked up in sys.modules when an exception arrives, so no module is imported for them.
 USER_ERRORS = (
     ("clusterdyn.errors", "UsageError"),
-    ("sdmodels.errors", "ModelInputError"),
-    ("sdmodels.errors", "SimulationError"),
-    ("calibration.spec", "SpecError"),
-    ("calibration.data_io", "DataError"),
-    ("scenarios.spec", "ScenarioError"),
+    ("clusterdyn.sdmodels.errors", "ModelInputError"),
+    ("clusterdyn.sdmodels.errors", "SimulationError"),
+    ("clusterdyn.calibration.spec", "SpecError"),
+    ("clusterdyn.calibration.data_io", "DataError"),
+    ("clusterdyn.scenarios.spec", "ScenarioError"),
 )
 
 #: Scenarios of the committed robustness analysis: every shipped one with calendar stages.
 ROBUSTNESS_SCENARIOS = ("historical", "no_policy", "static_policy", "early_supplier_development",
                         "export_promotion_first", "globalisation_without_biotech",
                         "no_environmental_management")
-#: Scenarios of the committed loop-dominance results (scenarios.loop_dominance.RESULTS_SCENARIOS,
+#: Scenarios of the committed loop-dominance results
+#: (clusterdyn.scenarios.loop_dominance.RESULTS_SCENARIOS,
 #: checked equal by the tests).
 LOOP_SCENARIOS = ("historical", "no_environmental_management")
 
@@ -68,8 +69,8 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from clusterdyn.io import output_file, write_atomically
-    from scenarios import command as scenario_command
-    from sdmodels import load_model
+    from clusterdyn.scenarios import command as scenario_command
+    from clusterdyn.sdmodels import load_model
 
     inputs = [args.scenario if args.scenario and args.scenario.endswith(".toml") else None,
               args.model if args.model.endswith(".mdl") else None, args.results]
@@ -144,7 +145,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     model = load_model(args.model)
     calibrated = model.baseline
@@ -159,17 +160,17 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from calibration import command as calibration_command
-    from calibration import posterior_command, profile_command
-    from ensembles import command as ensembles_command
-    from figures import command as figures_command
-    from forecasting import command as forecast_command
-    from policy import command as policy_command
-    from policy import robustness_command
-    from scenarios import cin as cin_command
-    from scenarios import command as scenario_command
-    from scenarios import loops_command
-    from validation import command as validation_command
+    from clusterdyn.calibration import command as calibration_command
+    from clusterdyn.calibration import posterior_command, profile_command
+    from clusterdyn.ensembles import command as ensembles_command
+    from clusterdyn.figures import command as figures_command
+    from clusterdyn.forecasting import command as forecast_command
+    from clusterdyn.policy import command as policy_command
+    from clusterdyn.policy import robustness_command
+    from clusterdyn.scenarios import cin as cin_command
+    from clusterdyn.scenarios import command as scenario_command
+    from clusterdyn.scenarios import loops_command
+    from clusterdyn.validation import command as validation_command
 
     parser = argparse.ArgumentParser(
         prog="clusterdyn",

@@ -1,7 +1,8 @@
-"""``python -m ensembles sensitivity ...``: the subcommand before it is wired into the CLI."""
+"""``python -m clusterdyn.ensembles sensitivity ...``: the subcommand before it is wired into
+the CLI."""
 
 import sys
 
-from ensembles.command import main
+from clusterdyn.ensembles.command import main
 
 sys.exit(main())

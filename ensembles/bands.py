@@ -8,7 +8,7 @@ do: the *b*% band holds the central *b*% of the runs, i.e. it spans the percenti
 (Vensim, *Sensitivity graphs*: "the 50% band shows the range within which 50% of the
 outcomes lie").
 
->>> from sdmodels import load_model
+>>> from clusterdyn.sdmodels import load_model
 >>> bands = monte_carlo_bands(load_model(), n=1000, seed=0)
 >>> bands.query("variable == 'Production' and year == 2003")
 """
@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import qmc
 
-from calibration.shipped import RESULTS_DIR
-from ensembles.runner import DEFAULT_CHUNK, check_seed, plan_ensemble, run_ensemble
-from sdmodels.errors import ModelInputError
-from sdmodels.model import PUBLIC_OUTPUTS, Model
+from clusterdyn.calibration.shipped import RESULTS_DIR
+from clusterdyn.ensembles.runner import DEFAULT_CHUNK, check_seed, plan_ensemble, run_ensemble
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import PUBLIC_OUTPUTS, Model
 
 #: Band widths (percent of runs), narrowest first.
 BANDS: tuple[int, ...] = (50, 75, 95, 100)
@@ -80,7 +80,7 @@ def _search_bounds(model: Model, data: Mapping[str, Any]) -> dict[str, tuple[flo
     """Search bounds of the calibration spec a results file names (empty if it is gone)."""
     spec_name = data.get("calibration", {}).get("spec")
     if spec_name:
-        from calibration.spec import SPEC_DIR, load_spec
+        from clusterdyn.calibration.spec import SPEC_DIR, load_spec
 
         spec_path = SPEC_DIR / spec_name
         if spec_path.is_file():
@@ -275,7 +275,8 @@ def mcmc_sample(model: Model, ranges: tuple[SampledParameter, ...], n: int, *, s
     """``n`` sets drawn (seeded, with replacement) from the MCMC draws of the results file.
 
     The draws are ``<results>_posterior.csv`` written by ``clusterdyn posterior``
-    (:mod:`calibration.posterior`): the posterior itself, not a Gaussian approximation, so
+    (:mod:`clusterdyn.calibration.posterior`): the posterior itself, not a Gaussian approximation,
+    so
     parameters the data barely constrain are sampled as far as the data allow, no further.
 
     Raises
@@ -283,7 +284,7 @@ def mcmc_sample(model: Model, ranges: tuple[SampledParameter, ...], n: int, *, s
     ModelInputError
         If the draws file is missing or lacks a sampled parameter.
     """
-    from calibration.shipped import posterior_path
+    from clusterdyn.calibration.shipped import posterior_path
 
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ModelInputError(f"n = {n!r}: expected a positive number of runs")

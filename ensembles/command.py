@@ -1,7 +1,7 @@
 """``clusterdyn sensitivity``: Monte Carlo bands, Sobol' and Morris indices, on Dask if asked.
 
 ``add_parser(sub)`` registers the subcommand in the ``clusterdyn`` parser; :func:`main` runs it
-stand-alone (``python -m ensembles sensitivity ...``) with the same one-line errors.
+stand-alone (``python -m clusterdyn.ensembles sensitivity ...``) with the same one-line errors.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
-from sdmodels.errors import ModelInputError, SimulationError  # light: no PySD for --help
+from clusterdyn.sdmodels.errors import ModelInputError, SimulationError  # light: no PySD for --help
 
 _positive = whole_number(1, what="a positive whole number")
 _seed = whole_number(0, what="a whole number of at least 0")
@@ -133,12 +133,12 @@ def _csv(frame: Any, path: Path) -> None:
 def _bands(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str:
     import pandas as pd
 
-    from calibration.command import plural
-    from ensembles.bands import band_table, bands_samples, write_bands_csv
-    from ensembles.distributed import dataset_bands, stream_to_parquet
-    from ensembles.plots import plot_bands, save_figure_files
-    from ensembles.runner import plan_ensemble, run_ensemble
-    from sdmodels.model import PUBLIC_OUTPUTS
+    from clusterdyn.calibration.command import plural
+    from clusterdyn.ensembles.bands import band_table, bands_samples, write_bands_csv
+    from clusterdyn.ensembles.distributed import dataset_bands, stream_to_parquet
+    from clusterdyn.ensembles.plots import plot_bands, save_figure_files
+    from clusterdyn.ensembles.runner import plan_ensemble, run_ensemble
+    from clusterdyn.sdmodels.model import PUBLIC_OUTPUTS
 
     samples, base, ranges = bands_samples(model, args.runs, seed=args.seed, results=args.results,
                                           sampling=args.sampling)
@@ -165,9 +165,9 @@ def _bands(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str
 
 
 def _sobol(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str:
-    from calibration.command import plural
-    from ensembles.plots import plot_indices, save_figure_files
-    from ensembles.sensitivity import problem_frame, sobol_indices
+    from clusterdyn.calibration.command import plural
+    from clusterdyn.ensembles.plots import plot_indices, save_figure_files
+    from clusterdyn.ensembles.sensitivity import problem_frame, sobol_indices
 
     result = sobol_indices(model, args.base_samples, seed=args.seed, ranges=args.ranges,
                            log_kpis=args.log_kpis, resamples=args.resamples, **options)
@@ -186,9 +186,9 @@ def _sobol(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str
 
 
 def _morris(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> str:
-    from calibration.command import plural
-    from ensembles.plots import plot_indices, save_figure_files
-    from ensembles.sensitivity import morris_indices, problem_frame
+    from clusterdyn.calibration.command import plural
+    from clusterdyn.ensembles.plots import plot_indices, save_figure_files
+    from clusterdyn.ensembles.sensitivity import morris_indices, problem_frame
 
     result = morris_indices(model, args.trajectories, seed=args.seed, levels=args.levels,
                             ranges=args.ranges, log_kpis=args.log_kpis,
@@ -209,9 +209,9 @@ def _morris(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> st
 
 def run_command(args: argparse.Namespace) -> int:
     """Run ``clusterdyn sensitivity <analysis>``; bad input raises :class:`UsageError`."""
-    from ensembles.distributed import ClusterError, dask_client
-    from ensembles.runner import DEFAULT_CHUNK
-    from sdmodels import load_model
+    from clusterdyn.ensembles.distributed import ClusterError, dask_client
+    from clusterdyn.ensembles.runner import DEFAULT_CHUNK
+    from clusterdyn.sdmodels import load_model
 
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output}: expected a folder, but it is a file")
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sensitivity`` stand-alone, with ``clusterdyn``'s one-line errors (exit status 2)."""
-    from calibration.spec import SpecError
+    from clusterdyn.calibration.spec import SpecError
 
     args = build_parser().parse_args(argv)
     try:

@@ -1,7 +1,8 @@
 """Scale-out: Dask clusters, and ensembles streamed to a Parquet dataset chunk by chunk.
 
 :func:`dask_client` connects to a running scheduler or starts a local cluster; its client is
-what :func:`ensembles.runner.run_ensemble`, :func:`ensembles.bands.monte_carlo_bands` and the
+what :func:`clusterdyn.ensembles.runner.run_ensemble`,
+:func:`clusterdyn.ensembles.bands.monte_carlo_bands` and the
 sensitivity functions accept as ``client``. :func:`stream_to_parquet` writes each chunk to
 its own Parquet file as soon as it is done, so the memory held stays that of a few chunks
 whatever the number of runs; :func:`read_variable` and :func:`dataset_bands` read the dataset
@@ -35,10 +36,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clusterdyn.ensembles.bands import band_table
+from clusterdyn.ensembles.runner import DEFAULT_CHUNK, EnsemblePlan, iter_chunks
 from clusterdyn.io import current_umask
-from ensembles.bands import band_table
-from ensembles.runner import DEFAULT_CHUNK, EnsemblePlan, iter_chunks
-from sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.errors import ModelInputError
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.parquet"
@@ -127,11 +128,11 @@ def stream_to_parquet(plan: EnsemblePlan, folder: str | Path,
     Parameters
     ----------
     plan : EnsemblePlan
-        From :func:`ensembles.runner.plan_ensemble`.
+        From :func:`clusterdyn.ensembles.runner.plan_ensemble`.
     folder : path
         The dataset folder (new, empty, or holding a previous dataset).
     chunk_size, client, max_in_flight, progress
-        As in :func:`ensembles.runner.iter_chunks`.
+        As in :func:`clusterdyn.ensembles.runner.iter_chunks`.
     metadata : mapping, optional
         JSON-serialisable entries added to the manifest (e.g. the seed).
 
@@ -219,7 +220,7 @@ def dataset_bands(folder: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        See :func:`ensembles.bands.band_table`.
+        See :func:`clusterdyn.ensembles.bands.band_table`.
     """
     manifest = read_manifest(folder)
     years = np.asarray(manifest["years"])

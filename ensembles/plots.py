@@ -26,9 +26,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from clusterdyn.axes import log_scale
+from clusterdyn.ensembles.bands import BANDS
 from clusterdyn.io import current_umask
-from ensembles.bands import BANDS
-from figures.style import log_scale
 
 FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 PNG_DPI = 150
@@ -95,7 +95,7 @@ def plot_bands(bands: pd.DataFrame, reference: pd.DataFrame | None = None,
     Parameters
     ----------
     bands : pandas.DataFrame
-        A table from :func:`ensembles.bands.band_table`.
+        A table from :func:`clusterdyn.ensembles.bands.band_table`.
     reference : pandas.DataFrame, optional
         A run to draw on top (index year, one column per variable), e.g. the calibrated run.
     title : str, optional

@@ -2,11 +2,14 @@
 
 An ensemble is a table of parameter sets (one row per run, one column per parameter) plus
 base values shared by every run. :func:`iter_chunks` simulates it chunk by chunk with the
-vectorised runner (:mod:`sdmodels.vectorized`) and yields each chunk's values as soon as it is
+vectorised runner (:mod:`clusterdyn.sdmodels.vectorized`) and yields each chunk's values as soon as
+it is
 done, so callers can reduce or write them without holding the whole ensemble;
-:func:`run_ensemble` assembles them into one :class:`~sdmodels.vectorized.EnsembleResult`.
+:func:`run_ensemble` assembles them into one
+:class:`~clusterdyn.sdmodels.vectorized.EnsembleResult`.
 
-Given a Dask ``client`` (see :mod:`ensembles.distributed`), chunks are sent to the cluster's
+Given a Dask ``client`` (see :mod:`clusterdyn.ensembles.distributed`), chunks are sent to the
+cluster's
 workers with at most ``max_in_flight`` of them pending at a time. Results do not depend on the
 chunk size or on where a chunk ran: the runner evaluates every row independently with the
 same code (the numba backend computes each set on its own; with the numpy backend a one-row
@@ -25,9 +28,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from sdmodels.errors import ModelInputError
-from sdmodels.model import MODELS_DIR, Model, load_model
-from sdmodels.vectorized import EnsembleResult, VectorizedModel, compile_model
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import MODELS_DIR, Model, load_model
+from clusterdyn.sdmodels.vectorized import EnsembleResult, VectorizedModel, compile_model
 
 #: Default runs per chunk: two of the vectorised runner's blocks of 4096 rows.
 DEFAULT_CHUNK = 8192
@@ -200,7 +203,7 @@ def plan_ensemble(
     base : mapping, optional
         Values for every run of parameters not in ``samples`` (e.g. the calibrated ones).
     until, dt, variables
-        As in :meth:`sdmodels.Model.run`.
+        As in :meth:`clusterdyn.sdmodels.Model.run`.
 
     Raises
     ------
@@ -320,7 +323,7 @@ def run_ensemble(
 
     Returns
     -------
-    sdmodels.vectorized.EnsembleResult
+    clusterdyn.sdmodels.vectorized.EnsembleResult
         Runs in the order of ``plan.samples``.
     """
     values = np.empty((plan.n_runs, len(plan.years), len(plan.variables)))

@@ -2,17 +2,19 @@
 
 The factors are the calibration's free parameters and the 27 lever intensities
 (``<Lever> stage k intensity``); the SALib ``problem`` is built from the model's typed
-parameter declarations (:attr:`sdmodels.Model.parameters`): names and declared ranges, or,
+parameter declarations (:attr:`clusterdyn.sdmodels.Model.parameters`): names and declared ranges,
+or,
 with ``ranges="search"``, the calibration's search ranges for the free parameters. Every other
 parameter keeps its calibrated value (or the ``.mdl``'s).
 
-The KPIs (:data:`KPIS`) are read from runs to 2003, as in :mod:`scenarios.kpis`: production,
+The KPIs (:data:`KPIS`) are read from runs to 2003, as in :mod:`clusterdyn.scenarios.kpis`:
+production,
 export value, world market share and social capital in 2003, and the cumulative export value
 1978-2003. Production and exports span many orders of magnitude over the factor box, so
 variance-based indices of their raw values are dominated by a few explosive runs;
 ``log_kpis=True`` analyses ``log10(max(KPI, floor))`` for those KPIs instead.
 
->>> from sdmodels import load_model
+>>> from clusterdyn.sdmodels import load_model
 >>> result = sobol_indices(load_model(), n=256, seed=0)
 >>> result.indices.sort_values("ST", ascending=False).head()
 """
@@ -31,10 +33,10 @@ from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
-from ensembles.runner import DEFAULT_CHUNK, check_seed, plan_ensemble, run_ensemble
-from sdmodels.errors import ModelInputError
-from sdmodels.model import Model
-from sdmodels.vectorized import EnsembleResult
+from clusterdyn.ensembles.runner import DEFAULT_CHUNK, check_seed, plan_ensemble, run_ensemble
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import Model
+from clusterdyn.sdmodels.vectorized import EnsembleResult
 
 LEVER_PATTERN = re.compile(r"^(?P<lever>.+) stage (?P<stage>[123]) intensity$")
 KPI_YEAR = 2003
@@ -93,7 +95,7 @@ def kpi_values(result: EnsembleResult, log_kpis: bool = False) -> dict[str, np.n
 
 def factor_names(model: Model) -> list[str]:
     """The calibration's free parameters, then the lever intensities (in the model's order)."""
-    from calibration.spec import load_spec
+    from clusterdyn.calibration.spec import load_spec
 
     free = load_spec(model).names
     levers = [n for n in model.parameters if LEVER_PATTERN.match(n) and n not in free]
@@ -127,7 +129,7 @@ def build_problem(model: Model, names: Iterable[str] | None = None, ranges: str 
     names = list(names) if names is not None else factor_names(model)
     search: dict[str, tuple[float, float]] = {}
     if ranges == "search":
-        from calibration.spec import load_spec
+        from clusterdyn.calibration.spec import load_spec
 
         search = {p.name: (p.lower, p.upper) for p in load_spec(model).parameters}
     bounds = []
@@ -149,7 +151,7 @@ def _simulate(model: Model, problem: dict[str, Any], x: np.ndarray, base: Mappin
 
 
 def _calibrated(model: Model) -> dict[str, float]:
-    from calibration.shipped import calibrated_parameters
+    from clusterdyn.calibration.shipped import calibrated_parameters
 
     try:
         return calibrated_parameters(model.name)
@@ -218,7 +220,7 @@ def sobol_indices(model: Model, n: int, *, seed: int, ranges: str = "declared",
     resamples : int
         Bootstrap resamples of the confidence intervals.
     chunk_size, client, progress
-        As in :func:`ensembles.runner.run_ensemble`.
+        As in :func:`clusterdyn.ensembles.runner.run_ensemble`.
 
     Returns
     -------

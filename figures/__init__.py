@@ -1,7 +1,7 @@
 """The reproducible figure set: ``clusterdyn figures -o DIR`` (see ``figures/README.md``).
 
 >>> from pathlib import Path
->>> from figures import FIGURES, render, check
+>>> from clusterdyn.figures import FIGURES, render, check
 >>> report = render(Path("figures/output"), names=["calibration_fit"])
 >>> check(Path("figures/output")).ok
 True
@@ -18,11 +18,11 @@ __all__ = ["FIGURES", "FigureSpec", "check", "render"]
 
 def __getattr__(name: str) -> Any:
     if name in ("FIGURES", "FigureSpec"):
-        from figures import registry
+        from clusterdyn.figures import registry
 
         return getattr(registry, name)
     if name in ("check", "render"):
-        from figures import rendering as module
+        from clusterdyn.figures import rendering as module
 
         return getattr(module, name)
-    raise AttributeError(f"module 'figures' has no attribute {name!r}")
+    raise AttributeError(f"module 'clusterdyn.figures' has no attribute {name!r}")

@@ -1,7 +1,7 @@
-"""``python -m figures``: the ``clusterdyn figures`` subcommand on its own."""
+"""``python -m clusterdyn.figures``: the ``clusterdyn figures`` subcommand on its own."""
 
 import sys
 
-from figures.command import main
+from clusterdyn.figures.command import main
 
 sys.exit(main())

@@ -1,7 +1,7 @@
 """Disk cache of model and scenario runs for the figures, keyed by what determines a run.
 
 A run is stored as JSON (floats written with ``repr``, so they read back bit for bit) under
-``sdmodels.translation.cache_root() / "results"`` (``$CLUSTERDYN_CACHE/results`` or
+``clusterdyn.sdmodels.translation.cache_root() / "results"`` (``$CLUSTERDYN_CACHE/results`` or
 ``~/.cache/clusterdyn/results``), outside the repository. The key is the SHA-256 of the
 model's SHA-256, the PySD version, the parameters, the scenario's content (levers, stage
 starts, parameter overrides, horizon, lever costs), ``until`` and ``dt``: editing any of them
@@ -21,13 +21,13 @@ from typing import Any
 import pandas as pd
 import pysd
 
-import scenarios
+from clusterdyn import scenarios
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
-from scenarios.costs import PolicyCosts
-from scenarios.spec import Condition, Scenario
-from sdmodels.model import Model
-from sdmodels.translation import cache_root
+from clusterdyn.scenarios.costs import PolicyCosts
+from clusterdyn.scenarios.spec import Condition, Scenario
+from clusterdyn.sdmodels.model import Model
+from clusterdyn.sdmodels.translation import cache_root
 
 #: Bump when the stored layout changes (old entries are then simply not found).
 CACHE_VERSION = 2  # 2: entries carry their checksum
@@ -154,7 +154,7 @@ class ResultCache:
         Returns
         -------
         pandas.DataFrame
-            Index ``year``, one column per variable, as :meth:`sdmodels.Model.run`.
+            Index ``year``, one column per variable, as :meth:`clusterdyn.sdmodels.Model.run`.
         """
         names = list(variables)
         payload = {"kind": "model_run", "model_sha256": model.sha256,
@@ -192,11 +192,11 @@ class ResultCache:
 
     def scenario_run(self, model: Model, scenario: Scenario, base_params: Mapping[str, float],
                      costs: PolicyCosts) -> scenarios.ScenarioRun:
-        """``scenarios.run(scenario)`` from ``base_params`` over its horizon, cached.
+        """``clusterdyn.scenarios.run(scenario)`` from ``base_params`` over its horizon, cached.
 
         Returns
         -------
-        scenarios.ScenarioRun
+        clusterdyn.scenarios.ScenarioRun
             Equal, value for value, to a fresh run.
         """
         key, payload = self.scenario_key(model, scenario, base_params, costs)

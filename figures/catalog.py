@@ -1,6 +1,6 @@
 """Names and one-line descriptions of the figures, in set order (no plotting imports).
 
-Kept apart from :mod:`figures.registry` so that ``clusterdyn --help`` does not import
+Kept apart from :mod:`clusterdyn.figures.registry` so that ``clusterdyn --help`` does not import
 matplotlib; the registry checks that it builds exactly these figures.
 """
 

@@ -1,7 +1,7 @@
 """``clusterdyn figures``: regenerate the figure set, or check a folder against its manifest.
 
 Wire into ``clusterdyn/cli.py`` with ``figures_command.add_parser(sub)``. ``main`` runs the
-subcommand on its own (``python -m figures``), with the same one-line errors as
+subcommand on its own (``python -m clusterdyn.figures``), with the same one-line errors as
 ``clusterdyn.cli.main``. Plotting modules are imported only when the command runs, so
 registering the subcommand keeps ``clusterdyn --help`` fast.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from clusterdyn.errors import UsageError
-from figures.catalog import CATALOG
+from clusterdyn.figures.catalog import CATALOG
 
 #: Where ``clusterdyn figures`` writes by default (relative to the working directory).
 DEFAULT_OUTPUT = Path("figures") / "output"
@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from figures.rendering import check
+    from clusterdyn.figures.rendering import check
 
     report = check(args.check, args.only)
     for title, items in (("mismatching (SHA-256 differs from the manifest)", report.mismatched),
@@ -78,8 +78,8 @@ def plural(count: int, noun: str) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     """Render the set (or ``--only`` figures) into ``-o DIR``, or ``--check DIR``."""
-    from figures.rendering import render
-    from scenarios import ScenarioError
+    from clusterdyn.figures.rendering import render
+    from clusterdyn.scenarios import ScenarioError
 
     if args.check is not None:
         return _check(args)
@@ -102,10 +102,10 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``figures`` as a stand-alone command (``python -m figures``)."""
-    from calibration.data_io import DataError
-    from calibration.spec import SpecError
-    from sdmodels import ModelInputError, SimulationError
+    """Run ``figures`` as a stand-alone command (``python -m clusterdyn.figures``)."""
+    from clusterdyn.calibration.data_io import DataError
+    from clusterdyn.calibration.spec import SpecError
+    from clusterdyn.sdmodels import ModelInputError, SimulationError
 
     parser = argparse.ArgumentParser(prog="clusterdyn")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -1,7 +1,7 @@
 """Figures of the calibrated model against the data: fit, lifecycle, hold-out, parameters.
 
 Each figure has a ``compute_*`` function (inputs -> DataFrame, numbers rounded by
-:func:`figures.inputs.rounded`) and a ``plot_*`` function (DataFrame ->
+:func:`clusterdyn.figures.inputs.rounded`) and a ``plot_*`` function (DataFrame ->
 :class:`matplotlib.figure.Figure`).
 """
 
@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from figures.inputs import FigureInputs, rounded
-from figures.style import (
+from clusterdyn.figures.inputs import FigureInputs, rounded
+from clusterdyn.figures.style import (
     ACCENT_COLOUR,
     DATA_COLOUR,
     MODEL_COLOUR,
@@ -42,7 +42,7 @@ FIT_COLUMNS = ["year", "variable", "model", "observed", "fitted"]
 HOLDOUT_COLUMNS = ["year", "variable", "model", "reference", "observed", "fitted", "sample",
                    "band_low", "band_high"]
 #: Monte Carlo runs and seed of the hold-out figure's 95% band (parameter sets resampled from the
-#: 1995 calibration's MCMC posterior draws, ``ensembles.bands.mcmc_sample``).
+#: 1995 calibration's MCMC posterior draws, ``clusterdyn.ensembles.bands.mcmc_sample``).
 HOLDOUT_BAND_RUNS = 2_000
 HOLDOUT_BAND_SEED = 0
 #: Key stocks of the lifecycle figure (all stocks of the model).
@@ -209,7 +209,7 @@ def compute_holdout(inputs: FigureInputs) -> pd.DataFrame:
         (parameter sets resampled from its MCMC draws; parameter uncertainty only, no
         observation error).
     """
-    from ensembles.bands import monte_carlo_bands
+    from clusterdyn.ensembles.bands import monte_carlo_bands
 
     params = inputs.parameters_of(inputs.holdout)
     last = int(inputs.holdout["calibration"]["fit_years"][1])

@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from figures.style import (
+from clusterdyn.figures.style import (
     DATA_COLOUR,
     MODEL_COLOUR,
     MUTED,
@@ -29,7 +29,7 @@ from figures.style import (
     log_scale,
     new_figure,
 )
-from forecasting.shipped import BEYOND_DIR, FORECAST_FILE, HORIZON_FILE, OBSERVED_FILE
+from clusterdyn.forecasting.shipped import BEYOND_DIR, FORECAST_FILE, HORIZON_FILE, OBSERVED_FILE
 
 #: The origin of the fan chart when the results hold several (the README's hold-out year).
 FAN_ORIGIN = 1995
@@ -135,12 +135,13 @@ def plot_forecast_skill(forecasts: pd.DataFrame, by_horizon: pd.DataFrame,
     Parameters
     ----------
     forecasts : pandas.DataFrame
-        ``forecast.csv`` (:data:`forecasting.evaluate.FORECAST_COLUMNS`).
+        ``forecast.csv`` (:data:`clusterdyn.forecasting.evaluate.FORECAST_COLUMNS`).
     by_horizon : pandas.DataFrame
-        ``skill_by_horizon.csv`` (:meth:`forecasting.evaluate.ForecastResult.by_horizon`).
+        ``skill_by_horizon.csv``
+        (:meth:`clusterdyn.forecasting.evaluate.ForecastResult.by_horizon`).
     observed : pandas.DataFrame
         The data: ``year``, ``variable``, ``value``
-        (:attr:`forecasting.evaluate.ForecastResult.observed`).
+        (:attr:`clusterdyn.forecasting.evaluate.ForecastResult.observed`).
     units : dict of str to str
         Axis label of each fan variable.
     footer : sequence of str

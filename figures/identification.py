@@ -1,5 +1,5 @@
 """The identification figure: profile likelihood of world demand growth and the forecast it
-implies (``calibration.profile``), for the calibrations to 1995 and to 2003."""
+implies (``clusterdyn.calibration.profile``), for the calibrations to 1995 and to 2003."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from calibration.profile import PRODUCTION_SERIES
+from clusterdyn.calibration.profile import PRODUCTION_SERIES
 from clusterdyn.errors import UsageError
-from figures.inputs import (
+from clusterdyn.figures.inputs import (
     PROFILED,
     FigureInputs,
     profile_command,
@@ -26,7 +26,7 @@ from figures.inputs import (
     relative,
     rounded,
 )
-from figures.style import (
+from clusterdyn.figures.style import (
     DATA_COLOUR,
     MODEL_COLOUR,
     MUTED,
@@ -35,7 +35,7 @@ from figures.style import (
     log_scale,
     new_figure,
 )
-from sdmodels.vectorized import compile_model
+from clusterdyn.sdmodels.vectorized import compile_model
 
 __all__ = ["FORECAST_FROM", "PROFILED", "PROFILE_COLUMNS", "compute_profiles",
            "observed_production", "plot_identification"]
@@ -56,7 +56,7 @@ def compute_profiles(inputs: FigureInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Shipped profiles of :data:`PROFILED` for both calibrations, and the 1995 forecasts.
 
     The profiles are read from the committed CSVs (``clusterdyn profile``, see
-    :func:`figures.inputs.profile_path`), never re-optimised here: an optimisation's last
+    :func:`clusterdyn.figures.inputs.profile_path`), never re-optimised here: an optimisation's last
     digits follow the processor, a committed file does not. Only the forecasts are computed,
     by deterministic model runs from the refitted parameters of the accepted points.
 
@@ -67,7 +67,7 @@ def compute_profiles(inputs: FigureInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
         last fitted year.
     forecasts : pandas.DataFrame
         Production (t/year) of every accepted point of the hold-out profile, index year, one
-        column per value of the parameter; rounded (:func:`figures.inputs.rounded`).
+        column per value of the parameter; rounded (:func:`clusterdyn.figures.inputs.rounded`).
     """
     parts = []
     for path, results in ((inputs.holdout_file, inputs.holdout),

@@ -2,7 +2,8 @@
 
 :class:`FigureInputs` loads each input on first use and memoises it, so a figure set loads the
 model, the data and each scenario once; model and scenario runs go through the disk cache of
-:mod:`figures.cache`. :meth:`FigureInputs.files` names the input files of each kind for the
+:mod:`clusterdyn.figures.cache`. :meth:`FigureInputs.files` names the input files of each kind for
+the
 manifest.
 
 Figures are drawn from committed results only: the identification figure reads the shipped
@@ -23,21 +24,26 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-import scenarios
-from calibration.data_io import DATA_DIR, OBSERVATIONS_FILE, UNITS_FILE, load_observations
-from calibration.profile import read_profile_csv
-from calibration.shipped import RESULTS_DIR, posterior_path
-from calibration.spec import SPEC_DIR, CalibrationSpec, load_spec
+from clusterdyn import scenarios
+from clusterdyn.calibration.data_io import (
+    DATA_DIR,
+    OBSERVATIONS_FILE,
+    UNITS_FILE,
+    load_observations,
+)
+from clusterdyn.calibration.profile import read_profile_csv
+from clusterdyn.calibration.shipped import RESULTS_DIR, posterior_path
+from clusterdyn.calibration.spec import SPEC_DIR, CalibrationSpec, load_spec
 from clusterdyn.errors import UsageError
-from figures.cache import ResultCache
-from forecasting.shipped import BEYOND_INPUTS
-from forecasting.shipped import FIGURE_INPUTS as FORECAST_FILES
-from policy.shipped import OPTIMIZE_FILES, ROBUSTNESS_FILES
-from scenarios.loop_dominance import RESULTS_DIR as RESULTS_DIR_LOOPS
-from scenarios.loop_dominance import RESULTS_SCENARIOS
-from scenarios.spec import SHIPPED_DIR, STAGES, START_PARAMETERS
-from sdmodels import load_model
-from sdmodels.model import Model
+from clusterdyn.figures.cache import ResultCache
+from clusterdyn.forecasting.shipped import BEYOND_INPUTS
+from clusterdyn.forecasting.shipped import FIGURE_INPUTS as FORECAST_FILES
+from clusterdyn.policy.shipped import OPTIMIZE_FILES, ROBUSTNESS_FILES
+from clusterdyn.scenarios.loop_dominance import RESULTS_DIR as RESULTS_DIR_LOOPS
+from clusterdyn.scenarios.loop_dominance import RESULTS_SCENARIOS
+from clusterdyn.scenarios.spec import SHIPPED_DIR, STAGES, START_PARAMETERS
+from clusterdyn.sdmodels import load_model
+from clusterdyn.sdmodels.model import Model
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "salmon_cluster"
@@ -208,7 +214,7 @@ class FigureInputs:
 
     @functools.cached_property
     def observations(self) -> pd.DataFrame:
-        """FAO series by year (``calibration.data_io.load_observations``)."""
+        """FAO series by year (``clusterdyn.calibration.data_io.load_observations``)."""
         return load_observations()
 
     @functools.cached_property
@@ -241,7 +247,7 @@ class FigureInputs:
     # -- runs ----------------------------------------------------------------------------
     def model_run(self, params: Mapping[str, float], until: int,
                   variables: list[str]) -> pd.DataFrame:
-        """A cached model run (see :meth:`figures.cache.ResultCache.model_run`)."""
+        """A cached model run (see :meth:`clusterdyn.figures.cache.ResultCache.model_run`)."""
         return self.cache.model_run(self.model, params, until, variables)
 
     def scenario_run(self, name: str) -> scenarios.ScenarioRun:
@@ -269,10 +275,12 @@ class FigureInputs:
             ``model``, ``loops``, ``calibration``, ``holdout``, ``spec``, ``data``,
             ``scenarios``, ``costs``, ``posterior`` (the MCMC draws of both calibrations) or
             ``profiles`` (the shipped profile CSVs of both calibrations) or ``forecast`` (the
-            committed rolling-origin forecasts, :mod:`figures.forecast`) or ``beyond`` (the
+            committed rolling-origin forecasts, :mod:`clusterdyn.figures.forecast`) or ``beyond``
+            (the
             committed forecast of 2004-2012 from the full calibration) or ``optimize`` /
-            ``robustness`` (the committed policy analyses, :mod:`policy.shipped`) or
-            ``loop_dominance`` (the committed loop scores, :mod:`scenarios.loop_dominance`).
+            ``robustness`` (the committed policy analyses, :mod:`clusterdyn.policy.shipped`) or
+            ``loop_dominance`` (the committed loop scores,
+            :mod:`clusterdyn.scenarios.loop_dominance`).
         """
         model_path = self.model.mdl_path
         table: dict[str, list[Path]] = {

@@ -1,7 +1,8 @@
 """Figure ``loop_dominance``: relative loop scores over time, historical beside an alternative.
 
 Drawn from the committed results in ``scenarios/results/loops/`` (written by ``clusterdyn
-loops``, see :mod:`scenarios.loop_dominance`): loop scores are ratios of small changes at every
+loops``, see :mod:`clusterdyn.scenarios.loop_dominance`): loop scores are ratios of small changes
+at every
 time step, whose last digits differ between processors, so they are computed once and
 committed rounded rather than recomputed at render time.
 """
@@ -16,9 +17,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from figures.inputs import rounded
-from figures.style import OKABE_ITO, add_footer, new_figure, shade_stages
-from scenarios.loop_dominance import (
+from clusterdyn.figures.inputs import rounded
+from clusterdyn.figures.style import OKABE_ITO, add_footer, new_figure, shade_stages
+from clusterdyn.scenarios.loop_dominance import (
     LAST_OBSERVED_YEAR,
     PROJECTION,
     RESULTS_DIR,

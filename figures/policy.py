@@ -1,9 +1,9 @@
 """Figures of the policy scenarios: schedules, trajectories compared, KPIs.
 
 Each figure has a ``compute_*`` function (inputs -> DataFrame, numbers rounded by
-:func:`figures.inputs.rounded`) and a ``plot_*`` function (DataFrame ->
+:func:`clusterdyn.figures.inputs.rounded`) and a ``plot_*`` function (DataFrame ->
 :class:`matplotlib.figure.Figure`). Scenarios keep the order of
-:func:`scenarios.available` and the same colour and line style in every figure.
+:func:`clusterdyn.scenarios.available` and the same colour and line style in every figure.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-import scenarios
-from figures.inputs import FigureInputs, rounded
-from figures.style import (
+from clusterdyn import scenarios
+from clusterdyn.figures.inputs import FigureInputs, rounded
+from clusterdyn.figures.style import (
     MUTED,
     STAGE_LABELS,
     add_footer,
@@ -29,15 +29,15 @@ from figures.style import (
     scenario_style,
     shade_stages,
 )
-from scenarios.kpis import REFERENCE as KPI_REFERENCE
-from scenarios.spec import Condition
-from sdmodels import PUBLIC_OUTPUTS
+from clusterdyn.scenarios.kpis import REFERENCE as KPI_REFERENCE
+from clusterdyn.scenarios.spec import Condition
+from clusterdyn.sdmodels import PUBLIC_OUTPUTS
 
 SCHEDULE_COLUMNS = ["scenario", "lever", "stage", "intensity", "start"]
 COMPARISON_COLUMNS = ["scenario", "year", "variable", "value"]
 #: Outputs drawn on a log scale in the comparison (they span orders of magnitude).
 LOG_OUTPUTS = frozenset({"Production", "Production capacity", "Export value"})
-#: KPI panels: column of :func:`scenarios.kpi_table` -> (title, axis label, factor).
+#: KPI panels: column of :func:`clusterdyn.scenarios.kpi_table` -> (title, axis label, factor).
 KPI_PANELS: dict[str, tuple[str, str, float]] = {
     "production_2003_t": ("Production 2003", "thousand t/year", 1e-3),
     "cum_export_value_1978_2003_musd": ("Cumulative export value 1978-2003",
@@ -189,12 +189,12 @@ def plot_scenario_comparison(frame: pd.DataFrame, stages: Sequence[tuple[str, fl
 
 
 def compute_scenario_kpis(inputs: FigureInputs) -> pd.DataFrame:
-    """KPI table of every shipped scenario (:func:`scenarios.kpi_table`).
+    """KPI table of every shipped scenario (:func:`clusterdyn.scenarios.kpi_table`).
 
     Returns
     -------
     pandas.DataFrame
-        Index ``scenario``; columns of :data:`scenarios.kpis.COLUMNS`, including
+        Index ``scenario``; columns of :data:`clusterdyn.scenarios.kpis.COLUMNS`, including
         ``cum_policy_cost_1978_2003_musd`` and ``export_gain_per_policy_dollar``.
     """
     runs = {name: inputs.scenario_run(name) for name in inputs.scenario_names}

@@ -1,7 +1,8 @@
 """Figures of the policy analyses: the cost-NPV frontier, the optimal schedules, and the
 robustness of the scenario rankings.
 
-Drawn from the committed results in ``policy/results/`` (:mod:`policy.shipped`), written by
+Drawn from the committed results in ``policy/results/`` (:mod:`clusterdyn.policy.shipped`), written
+by
 ``clusterdyn optimize`` and ``clusterdyn robustness``: nothing is optimised or sampled at
 render time. Each figure has a ``compute_*`` function (files -> DataFrames) and a ``plot_*``
 function (DataFrames -> Figure).
@@ -17,8 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from figures.inputs import rounded
-from figures.style import (
+from clusterdyn.figures.inputs import rounded
+from clusterdyn.figures.style import (
     ACCENT_COLOUR,
     MODEL_COLOUR,
     MUTED,
@@ -27,8 +28,8 @@ from figures.style import (
     add_footer,
     new_figure,
 )
-from policy.shipped import OPTIMIZE_DIR, ROBUSTNESS_DIR
-from scenarios.spec import LEVERS, STAGES
+from clusterdyn.policy.shipped import OPTIMIZE_DIR, ROBUSTNESS_DIR
+from clusterdyn.scenarios.spec import LEVERS, STAGES
 
 KIND_STYLE: dict[str, dict[str, object]] = {
     "switched": {"color": MODEL_COLOUR, "marker": "o", "ls": "-",

@@ -1,6 +1,7 @@
 """The figure set: each figure's name, files, inputs and how it is built.
 
-A figure's ``build`` turns :class:`~figures.inputs.FigureInputs` into ``{file stem: Figure}``
+A figure's ``build`` turns :class:`~clusterdyn.figures.inputs.FigureInputs` into ``{file stem:
+Figure}``
 (one stem for most figures, one per sector for ``structure``); ``inputs`` names the kinds of
 input files it depends on (see :meth:`FigureInputs.files`), whose hashes go into the manifest.
 """
@@ -13,8 +14,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from calibration.shipped import posterior_path
-from figures import (
+from clusterdyn.calibration.shipped import posterior_path
+from clusterdyn.figures import (
     fit,
     forecast,
     identification,
@@ -24,16 +25,16 @@ from figures import (
     structure,
     uncertainty,
 )
-from figures.catalog import CATALOG
-from figures.inputs import FigureInputs, relative
-from figures.style import DATA_SOURCE, STYLE_FILE
-from forecasting.shipped import BEYOND_DIR, BEYOND_HORIZON, RESULTS_DIR
-from policy.shipped import OPTIMIZE_DIR, ROBUSTNESS_DIR
-from scenarios.costs import COSTS_FILE
-from scenarios.loop_dominance import RESULTS_DIR as RESULTS_DIR_LOOPS
-from scenarios.loop_dominance import RESULTS_SCENARIOS
-from sdmodels import PUBLIC_OUTPUTS
-from sdmodels.loops import load_loops
+from clusterdyn.figures.catalog import CATALOG
+from clusterdyn.figures.inputs import FigureInputs, relative
+from clusterdyn.figures.style import DATA_SOURCE, STYLE_FILE
+from clusterdyn.forecasting.shipped import BEYOND_DIR, BEYOND_HORIZON, RESULTS_DIR
+from clusterdyn.policy.shipped import OPTIMIZE_DIR, ROBUSTNESS_DIR
+from clusterdyn.scenarios.costs import COSTS_FILE
+from clusterdyn.scenarios.loop_dominance import RESULTS_DIR as RESULTS_DIR_LOOPS
+from clusterdyn.scenarios.loop_dominance import RESULTS_SCENARIOS
+from clusterdyn.sdmodels import PUBLIC_OUTPUTS
+from clusterdyn.sdmodels.loops import load_loops
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,7 @@ _BUILDS: dict[str, tuple[tuple[str, ...], Callable[[FigureInputs], dict[str, Fig
     "loop_dominance": (("model", "calibration", "loop_dominance"), _loop_dominance),
 }
 if list(_BUILDS) != list(CATALOG):  # pragma: no cover - a developer error
-    raise RuntimeError("figures.catalog.CATALOG and figures.registry disagree")
+    raise RuntimeError("clusterdyn.figures.catalog.CATALOG and figures.registry disagree")
 
 #: The figure set, in order: name -> :class:`FigureSpec`.
 FIGURES: dict[str, FigureSpec] = {

@@ -26,12 +26,12 @@ from typing import Any
 from tqdm import tqdm
 
 from clusterdyn.errors import UsageError
+from clusterdyn.figures.cache import ResultCache
+from clusterdyn.figures.command import DEFAULT_OUTPUT, MANIFEST
+from clusterdyn.figures.inputs import ROOT, FigureInputs, MissingInput, relative
+from clusterdyn.figures.registry import FIGURES
+from clusterdyn.figures.style import FORMATS, save_all_formats, style_context
 from clusterdyn.io import move_set, recover, staging_folder
-from figures.cache import ResultCache
-from figures.command import DEFAULT_OUTPUT, MANIFEST
-from figures.inputs import ROOT, FigureInputs, MissingInput, relative
-from figures.registry import FIGURES
-from figures.style import FORMATS, save_all_formats, style_context
 
 __all__ = ["DEFAULT_OUTPUT", "MANIFEST", "CheckReport", "RenderReport", "check", "render"]
 _SOFTWARE = ("matplotlib", "networkx", "numpy", "pandas", "pysd")

@@ -1,7 +1,8 @@
 """The model's structure per sector, drawn from its own equations (no hand-made diagram).
 
 :func:`compute_structure_nodes` and :func:`compute_structure_edges` read the ``.mdl`` through
-:func:`sdmodels.layout.parse_equations` and :func:`sdmodels.layout.dependencies` (the same
+:func:`clusterdyn.sdmodels.layout.parse_equations` and
+:func:`clusterdyn.sdmodels.layout.dependencies` (the same
 parser that draws the Vensim views) and the variable kinds PySD reports, and mark the links of
 the named feedback loops (``sdmodels/salmon_cluster.loops.toml``). :func:`plot_structure`
 lays one sector out with networkx (Kamada-Kawai, deterministic) and draws stocks as boxes,
@@ -25,10 +26,10 @@ from matplotlib.patches import FancyArrowPatch, Patch
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from figures.inputs import FigureInputs
-from figures.style import MUTED, OKABE_ITO, add_footer, freeze_layout, new_figure
-from sdmodels.layout import dependencies, parse_equations
-from sdmodels.loops import load_loops
+from clusterdyn.figures.inputs import FigureInputs
+from clusterdyn.figures.style import MUTED, OKABE_ITO, add_footer, freeze_layout, new_figure
+from clusterdyn.sdmodels.layout import dependencies, parse_equations
+from clusterdyn.sdmodels.loops import load_loops
 
 NODE_COLUMNS = ["sector", "variable", "kind", "home_sector", "loops"]
 EDGE_COLUMNS = ["sector", "source", "target", "link", "loops"]

@@ -8,7 +8,6 @@ timestamps or software versions in the PNG, SVG and PDF metadata.
 
 from __future__ import annotations
 
-import math
 import os
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -23,8 +22,13 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Bbox
+
+# Re-exported: the figure modules take every style helper from here.
+from clusterdyn.axes import log_scale as log_scale
+from clusterdyn.axes import power_of_ten as power_of_ten
+from clusterdyn.scenarios.spec import STAGE_LABELS as STAGE_LABELS
 
 ArrayLike = TypeVar("ArrayLike", float, np.ndarray, pd.Series)
 
@@ -63,13 +67,8 @@ SCENARIO_COLOURS: tuple[str, ...] = (
     OKABE_ITO["black"], OKABE_ITO["orange"], OKABE_ITO["sky_blue"], OKABE_ITO["bluish_green"],
     OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["reddish_purple"], "#882255",
 )
-#: Stage shading (light greys) and display names.
+#: Stage shading (light greys); display names in :data:`STAGE_LABELS`.
 STAGE_SHADES: tuple[str, ...] = ("#ececec", "#f8f8f8", "#e0e0e0")
-STAGE_LABELS: dict[str, str] = {
-    "initial_learning": "1 Initial learning",
-    "maturing": "2 Maturing",
-    "globalisation": "3 Globalisation",
-}
 
 #: Source line of every figure that shows FAO data (calibration/data/SOURCES.md, [FAO-Q/V]).
 DATA_SOURCE = (
@@ -167,26 +166,6 @@ YEAR_PAD = 0.5
 def year_limits(stages: Sequence[tuple[str, float, float]]) -> tuple[float, float]:
     """X limits of a time axis spanning the stages, padded by :data:`YEAR_PAD`."""
     return stages[0][1] - YEAR_PAD, stages[-1][2] + YEAR_PAD
-
-
-_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def power_of_ten(value: float, _position: object = None) -> str:
-    """Tick label ``10ⁿ`` (Unicode superscripts, no mathtext) for exact powers of ten."""
-    if value <= 0:
-        return ""
-    exponent = math.log10(value)
-    if abs(exponent - round(exponent)) > 1e-9:
-        return ""
-    return "10" + str(int(round(exponent))).translate(_SUPERSCRIPTS)
-
-
-def log_scale(ax: Axes) -> None:
-    """Log y axis labelled ``10ⁿ`` at the decades (the style turns mathtext off)."""
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
-    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def thousands(ax: Axes) -> None:

@@ -2,8 +2,8 @@
 
 :func:`compute_bands` (inputs -> band table and calibrated run) and
 :func:`plot_monte_carlo_bands` (tables -> :class:`matplotlib.figure.Figure`), drawn in the
-figure set's style (:mod:`figures.style`: bold titles, stages shaded and named on top,
-footer), not in the stand-alone style of :func:`ensembles.plots.plot_bands`.
+figure set's style (:mod:`clusterdyn.figures.style`: bold titles, stages shaded and named on top,
+footer), not in the stand-alone style of :func:`clusterdyn.ensembles.plots.plot_bands`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ensembles.bands import BANDS, monte_carlo_bands
-from figures.inputs import FigureInputs, rounded
-from figures.policy import LOG_OUTPUTS
-from figures.style import (
+from clusterdyn.ensembles.bands import BANDS, monte_carlo_bands
+from clusterdyn.figures.inputs import FigureInputs, rounded
+from clusterdyn.figures.policy import LOG_OUTPUTS
+from clusterdyn.figures.style import (
     ACCENT_COLOUR,
     DATA_COLOUR,
     add_footer,
@@ -47,7 +47,7 @@ def compute_bands(inputs: FigureInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     Returns
     -------
     bands : pandas.DataFrame
-        :func:`ensembles.bands.monte_carlo_bands` of :data:`BAND_RUNS` parameter sets
+        :func:`clusterdyn.ensembles.bands.monte_carlo_bands` of :data:`BAND_RUNS` parameter sets
         resampled from the full calibration's MCMC draws.
     reference : pandas.DataFrame
         The calibrated run, index year, one column per variable.
@@ -88,7 +88,7 @@ def plot_monte_carlo_bands(bands: pd.DataFrame, reference: pd.DataFrame | None,
     Parameters
     ----------
     bands : pandas.DataFrame
-        A band table (:func:`ensembles.bands.band_table`), from :func:`compute_bands`.
+        A band table (:func:`clusterdyn.ensembles.bands.band_table`), from :func:`compute_bands`.
     reference : pandas.DataFrame, optional
         The calibrated run (index year, one column per variable), drawn dashed.
     stages : sequence of (stage, start, end)

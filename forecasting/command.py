@@ -13,9 +13,9 @@ from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
 
 if TYPE_CHECKING:
-    from forecasting.evaluate import ForecastResult
+    from clusterdyn.forecasting.evaluate import ForecastResult
 
-MAX_YEAR = 2030  # sdmodels.model.MAX_YEAR (checked equal by the tests)
+MAX_YEAR = 2030  # clusterdyn.sdmodels.model.MAX_YEAR (checked equal by the tests)
 _year = whole_number(1979, MAX_YEAR, what=f"a year from 1979 to {MAX_YEAR}")
 #: Files written into the output folder, in this order.
 TABLES = ("forecast.csv", "skill.csv", "skill_by_horizon.csv", "skill_overall.csv",
@@ -35,7 +35,7 @@ def _origins(text: str) -> list[int]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``forecast`` subcommand."""
-    from forecasting.shipped import DEFAULT_ORIGINS, FORECAST_DRAWS, FORECAST_STEPS
+    from clusterdyn.forecasting.shipped import DEFAULT_ORIGINS, FORECAST_DRAWS, FORECAST_STEPS
 
     parser = sub.add_parser(
         "forecast",
@@ -109,8 +109,8 @@ def check_outputs(folder: Path, inputs: list[Path], figure: bool = True) -> None
     UsageError
         If the folder is a file, cannot be written, or an output is an input.
     """
+    from clusterdyn.figures.style import FORMATS
     from clusterdyn.io import output_file
-    from figures.style import FORMATS
 
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"-o {folder}: expected a folder, found a file")
@@ -128,9 +128,9 @@ def write_outputs(result: ForecastResult, folder: Path, inputs: list[Path],
     list of pathlib.Path
         The files written.
     """
+    from clusterdyn.figures.forecast import FAN_VARIABLES, plot_forecast_skill
+    from clusterdyn.figures.style import DATA_SOURCE, save_all_formats, style_context, unit_label
     from clusterdyn.io import move_set, recover, staging_folder
-    from figures.forecast import FAN_VARIABLES, plot_forecast_skill
-    from figures.style import DATA_SOURCE, save_all_formats, style_context, unit_label
 
     check_outputs(folder, inputs, figure)
     recover(folder)
@@ -167,8 +167,8 @@ def run_command(args: argparse.Namespace) -> int:
     inputs = [p for p in (args.results, args.posterior) if p is not None]
     # Before the computation: a bad output folder is reported at once, not minutes later.
     check_outputs(args.output, inputs, figure=not args.no_figure)
-    from calibration.command import warnings_as_lines
-    from forecasting.pipeline import forecast, rolling_origin
+    from clusterdyn.calibration.command import warnings_as_lines
+    from clusterdyn.forecasting.pipeline import forecast, rolling_origin
 
     started = time.perf_counter()
     options = {"horizon": args.horizon, "seed": args.seed, "quick": args.quick,

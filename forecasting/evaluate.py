@@ -2,10 +2,11 @@
 
 :func:`forecast_origin` takes a calibration fitted to the data up to an origin year and its
 posterior draws, forecasts every calibration target for the following years with the model
-(:mod:`forecasting.predictive`) and with the four baselines fitted to the same window and
-transform (:mod:`forecasting.baselines`), and scores each forecast year that has data
-(:mod:`forecasting.scores`). :class:`ForecastResult` holds the tables; several origins combine
-into one (a rolling-origin evaluation, :mod:`forecasting.rolling`).
+(:mod:`clusterdyn.forecasting.predictive`) and with the four baselines fitted to the same window and
+transform (:mod:`clusterdyn.forecasting.baselines`), and scores each forecast year that has data
+(:mod:`clusterdyn.forecasting.scores`). :class:`ForecastResult` holds the tables; several origins
+combine
+into one (a rolling-origin evaluation, :mod:`clusterdyn.forecasting.rolling`).
 
 Scores are on each target's calibration transform (logs for production and price, the share
 as it is): the CRPS and the interval scores of a log series read as relative errors.
@@ -19,18 +20,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from calibration.results import _table
-from calibration.spec import Target, target_years
-from forecasting import scores
-from forecasting.baselines import BASELINES, fit_baselines
-from forecasting.predictive import (
+from clusterdyn.calibration.results import _table
+from clusterdyn.calibration.spec import Target, target_years
+from clusterdyn.forecasting import scores
+from clusterdyn.forecasting.baselines import BASELINES, fit_baselines
+from clusterdyn.forecasting.predictive import (
     FittedCalibration,
     model_forecasts,
     observation_scale,
     transform,
     untransform,
 )
-from sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.errors import ModelInputError
 
 #: Every method, in table order.
 METHODS = ("model", *BASELINES)

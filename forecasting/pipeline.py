@@ -2,7 +2,8 @@
 
 :func:`forecast` takes the calibration fitted to the data up to ``train_until`` (a results file,
 or a fresh calibration), its posterior draws (the MCMC file beside the results, or a fresh
-chain), and returns a :class:`forecasting.evaluate.ForecastResult`. :func:`rolling_origin`
+chain), and returns a :class:`clusterdyn.forecasting.evaluate.ForecastResult`.
+:func:`rolling_origin`
 repeats this at several origins, in parallel processes, and combines the results: how
 forecasting practice evaluates a method (Tashman 2000, Int. J. Forecasting 16:437-450).
 """
@@ -20,13 +21,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from calibration.results import ResultsFile
-from calibration.spec import CalibrationSpec
-from forecasting.evaluate import ForecastResult, combine, forecast_origin
-from forecasting.predictive import FittedCalibration, data_residual_scale
-from forecasting.shipped import DEFAULT_ORIGINS, FORECAST_DRAWS, FORECAST_STEPS
-from sdmodels.errors import ModelInputError
-from sdmodels.model import MAX_YEAR, Model
+from clusterdyn.calibration.results import ResultsFile
+from clusterdyn.calibration.spec import CalibrationSpec
+from clusterdyn.forecasting.evaluate import ForecastResult, combine, forecast_origin
+from clusterdyn.forecasting.predictive import FittedCalibration, data_residual_scale
+from clusterdyn.forecasting.shipped import DEFAULT_ORIGINS, FORECAST_DRAWS, FORECAST_STEPS
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import MAX_YEAR, Model
 
 
 def _last_observed(spec: CalibrationSpec, observations: pd.DataFrame) -> int:
@@ -39,7 +40,7 @@ def forecast_years(origin: int, horizon: int | None, last_observed: int) -> np.n
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If ``horizon`` is not a positive whole number, reaches past the model's last year, or
         (without a horizon) no data follow the origin.
     """
@@ -72,7 +73,7 @@ def read_draws(path: str | Path) -> pd.DataFrame:
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If the file is missing or is not a CSV table.
     """
     try:
@@ -103,12 +104,12 @@ def check_draws_belong(draws: pd.DataFrame, fitted: FittedCalibration,
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If the file has no ``log_posterior`` column or a recomputed value differs.
     """
-    from calibration.objective import Objective
-    from forecasting.predictive import check_draws
-    from sdmodels.vectorized import compile_model
+    from clusterdyn.calibration.objective import Objective
+    from clusterdyn.forecasting.predictive import check_draws
+    from clusterdyn.sdmodels.vectorized import compile_model
 
     values = check_draws(draws, fitted.spec, str(path))
     if "log_posterior" not in draws.columns:
@@ -185,19 +186,19 @@ def forecast(train_until: int, *, results: str | Path | None = None,
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         For an origin outside the data, a horizon below 1, a results file fitted to another
         window or out of date, or draws that do not belong to the calibration.
     """
-    from calibration.shipped import posterior_path
-    from calibration.spec import load_spec
-    from sdmodels.model import load_model
+    from clusterdyn.calibration.shipped import posterior_path
+    from clusterdyn.calibration.spec import load_spec
+    from clusterdyn.sdmodels.model import load_model
 
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ModelInputError(f"seed = {seed!r}: expected a whole number >= 0")
     read = None
     if results is not None:  # read once: its model and spec are the forecast's
-        from calibration.results import read_results
+        from clusterdyn.calibration.results import read_results
 
         read = read_results(results)
         model, spec = read.model, read.spec
@@ -215,7 +216,7 @@ def forecast(train_until: int, *, results: str | Path | None = None,
     if read is not None:
         fitted = _fitted_from_results(read, results, origin)
     else:
-        from calibration.fit import calibrate
+        from clusterdyn.calibration.fit import calibrate
 
         fitted = FittedCalibration.from_result(calibrate(
             model, spec, until=origin, seed=seed, quick=quick, progress=progress,
@@ -226,7 +227,7 @@ def forecast(train_until: int, *, results: str | Path | None = None,
         sample, source = read_draws(posterior), f"posterior draws {posterior}"
         check_draws_belong(sample, fitted, observations, posterior)
     else:
-        from calibration.posterior import sample_posterior
+        from clusterdyn.calibration.posterior import sample_posterior
 
         chain = sample_posterior(fitted.model, fitted.spec, fitted.estimates, fitted.objective,
                                  until=origin, steps=steps, draws=draws, seed=seed,
@@ -251,7 +252,7 @@ def _check_origins(origins: Sequence[int]) -> tuple[int, ...]:
 def _one_thread_per_process() -> None:
     """Pool initialiser: each process runs the model in one thread (the processes already
     use every core; threads on top only contend). Results do not depend on it."""
-    from sdmodels.vectorized import THREADS_VARIABLE
+    from clusterdyn.sdmodels.vectorized import THREADS_VARIABLE
 
     os.environ[THREADS_VARIABLE] = "1"
 

@@ -7,7 +7,7 @@ transform ``T``) is the one the calibration's likelihood implies:
 
 with ``sigma_t`` the spec's error scale of the year (``sigma / sqrt(weight)``) and
 ``s^2 = SSR / (n - p)`` the residual variance at the optimum, which also scales the
-likelihood the posterior was sampled from (:mod:`calibration.posterior`). Parameter
+likelihood the posterior was sampled from (:mod:`clusterdyn.calibration.posterior`). Parameter
 uncertainty alone (the draws without ``e``) is a band for the model's trajectory, not for the
 data: its coverage of observations is meant to be low.
 """
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from calibration.results import CalibrationResult, ResultsFile
-from calibration.spec import CalibrationSpec, Target
-from sdmodels.errors import ModelInputError
-from sdmodels.model import Model
-from sdmodels.vectorized import compile_model
+from clusterdyn.calibration.results import CalibrationResult, ResultsFile
+from clusterdyn.calibration.spec import CalibrationSpec, Target
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import Model
+from clusterdyn.sdmodels.vectorized import compile_model
 
 #: Observation-error draws added to every posterior draw (more predictive draws for the tails
 #: of the 95% interval at the cost of one random number each).
@@ -36,7 +36,7 @@ class FittedCalibration:
 
     Attributes
     ----------
-    model : sdmodels.Model
+    model : clusterdyn.sdmodels.Model
         The model with the ``.mdl``'s defaults (parameters the spec does not free keep them).
     spec : CalibrationSpec
     last_year : int
@@ -60,14 +60,14 @@ class FittedCalibration:
 
     @classmethod
     def from_results(cls, results: ResultsFile) -> FittedCalibration:
-        """From a results file read by :func:`calibration.results.read_results`."""
+        """From a results file read by :func:`clusterdyn.calibration.results.read_results`."""
         return cls(results.model, results.spec, results.fit_last_year, results.objective,
                    int(results.data["calibration"]["n_observations"]), results.estimates,
                    str(results.path))
 
     @classmethod
     def from_result(cls, result: CalibrationResult) -> FittedCalibration:
-        """From :func:`calibration.calibrate`'s result."""
+        """From :func:`clusterdyn.calibration.calibrate`'s result."""
         estimates = result.intervals[["value", "lower_95", "upper_95"]].astype(float)
         return cls(result.model, result.spec, result.fit_last_year, result.objective,
                    result.n_observations, estimates,
@@ -90,7 +90,7 @@ def data_residual_scale(fitted: FittedCalibration, observations: pd.DataFrame) -
     uses); equal to :attr:`FittedCalibration.residual_scale` when the spec has no priors."""
     if not fitted.spec.penalised:
         return fitted.residual_scale
-    from calibration.objective import Objective
+    from clusterdyn.calibration.objective import Objective
 
     objective = Objective(fitted.spec, compile_model(fitted.model), observations,
                           fitted.last_year)
@@ -146,7 +146,7 @@ def check_draws(draws: pd.DataFrame, spec: CalibrationSpec, where: str) -> np.nd
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If a free parameter is missing, a value is not finite or lies outside the spec's
         bounds (draws of another calibration), or there are fewer than two draws.
     """

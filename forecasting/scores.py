@@ -10,7 +10,7 @@ Raftery 2007, J. Am. Stat. Assoc. 102:359-378), from the maintained ``scoringrul
 * the interval score of a central ``1 - alpha`` interval: its width plus ``2 / alpha`` times
   how far the observation falls outside it.
 
-Both are in the units of the variable they score; :mod:`forecasting.evaluate` scores each
+Both are in the units of the variable they score; :mod:`clusterdyn.forecasting.evaluate` scores each
 variable on its calibration transform (logs for production and price), so a CRPS of 0.1 is an
 error of about 10% whatever the size of the industry.
 """

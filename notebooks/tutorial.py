@@ -35,9 +35,9 @@ import matplotlib
 matplotlib.use("Agg")  # no screen needed; in Jupyter the figure shows inline anyway
 import matplotlib.pyplot as plt
 
-import scenarios
-from calibration import calibrate
-from sdmodels import load_model
+from clusterdyn import scenarios
+from clusterdyn.calibration import calibrate
+from clusterdyn.sdmodels import load_model
 
 # %% [markdown]
 # ## 1. The calibrated baseline
@@ -68,8 +68,10 @@ comparison.loc[[1995, 2000, 2003]]
 # %% [markdown]
 # ## 3. Two shipped scenarios
 #
-# Scenarios are data: TOML files in `scenarios/` (`scenarios.available()`), each a stage x
-# lever table of policy intensities. `scenarios.compare` runs them and tabulates the KPIs.
+# Scenarios are data: TOML files in `scenarios/` (`clusterdyn.scenarios.available()`), each a stage
+# x
+# lever table of policy intensities. `clusterdyn.scenarios.compare` runs them and tabulates the
+# KPIs.
 
 # %%
 print(scenarios.available())
@@ -79,7 +81,8 @@ kpis[["production_2003_t", "cum_export_value_1978_2003_musd", "cum_policy_cost_1
 # %% [markdown]
 # ## 4. A scenario written in code
 #
-# `scenarios.from_dict` takes the keys of a scenario file and validates them the same way;
+# `clusterdyn.scenarios.from_dict` takes the keys of a scenario file and validates them the same
+# way;
 # here export promotion starts in the first stage.
 
 # %%

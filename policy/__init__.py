@@ -1,4 +1,5 @@
 """Policy analysis on the calibrated model: discounted optimisation of stage-switched
-schedules (:mod:`policy.optimize`, ``clusterdyn optimize``) and the robustness of scenario
-rankings to what the data do not pin down (:mod:`policy.robustness`,
+schedules (:mod:`clusterdyn.policy.optimize`, ``clusterdyn optimize``) and the robustness of
+scenario
+rankings to what the data do not pin down (:mod:`clusterdyn.policy.robustness`,
 ``clusterdyn robustness``). Committed results are in ``policy/results/``."""

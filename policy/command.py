@@ -11,11 +11,12 @@ from clusterdyn.errors import UsageError
 from clusterdyn.io import write_set
 
 if TYPE_CHECKING:
-    from policy.optimize import OptimizationResult
+    from clusterdyn.policy.optimize import OptimizationResult
 
 __all__ = ["add_parser", "result_files", "run_command"]
 
-#: Objective names (policy.evaluate.OBJECTIVES), repeated here so that the parser does not
+#: Objective names (clusterdyn.policy.evaluate.OBJECTIVES), repeated here so that the parser does
+#: not
 #: import the model; a test checks that the two agree.
 OBJECTIVE_NAMES = ("npv_exports", "npv_net", "production", "social_capital")
 
@@ -75,7 +76,7 @@ def result_files(result: OptimizationResult) -> dict[str, str]:
 
     import tomli_w
 
-    from policy.optimize import optimum_document
+    from clusterdyn.policy.optimize import optimum_document
 
     def csv(frame: object) -> str:
         buffer = io.StringIO()
@@ -107,7 +108,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Optimise, then write every file at once (nothing is written if a step fails)."""
     from tqdm.auto import tqdm
 
-    from policy.optimize import FRONTIER_FRACTIONS, optimize
+    from clusterdyn.policy.optimize import FRONTIER_FRACTIONS, optimize
 
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output}: expected a folder, found a file")

@@ -1,7 +1,8 @@
 """Objective values of many policy schedules over the calibration's posterior draws.
 
 Every schedule is run once per posterior draw through the compiled runner
-(:mod:`sdmodels.vectorized`), so a population of ``m`` schedules and ``R`` draws is one call of
+(:mod:`clusterdyn.sdmodels.vectorized`), so a population of ``m`` schedules and ``R`` draws is one
+call of
 ``m x R`` runs. The draws are a seeded subsample of the shipped MCMC draws
 (``calibration/results/salmon_cluster_posterior.csv``), the same for every schedule (common
 random numbers: differences between schedules are not blurred by different draws).
@@ -16,12 +17,12 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from policy.schedule import cost_coefficients, schedule_parameters
-from scenarios.costs import PolicyCosts, load_costs
-from scenarios.economics import Economics, npv_of_exports
-from sdmodels.errors import ModelInputError
-from sdmodels.model import Model
-from sdmodels.vectorized import VectorizedModel
+from clusterdyn.policy.schedule import cost_coefficients, schedule_parameters
+from clusterdyn.scenarios.costs import PolicyCosts, load_costs
+from clusterdyn.scenarios.economics import Economics, npv_of_exports
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import Model
+from clusterdyn.sdmodels.vectorized import VectorizedModel
 
 #: Objectives: name -> (description, unit).
 OBJECTIVES: Mapping[str, tuple[str, str]] = MappingProxyType({

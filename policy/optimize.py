@@ -2,7 +2,7 @@
 the posterior, the value of switching, and the cost-NPV frontier.
 
 ``optimize()`` searches the 27 intensities (9 levers x 3 stages, calendar stage starts) with
-:func:`policy.search.maximise`, the objective being the mean or the 10th percentile over
+:func:`clusterdyn.policy.search.maximise`, the objective being the mean or the 10th percentile over
 ``draws`` posterior draws of the chosen KPI; then the 9 intensities of a static mix (one per
 lever for all stages) under the same budget. The initial population holds every shipped
 calendar scenario that fits the budget, so the optimum is at least as good as each of them.
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from policy.evaluate import OBJECTIVES, ROBUST, Evaluator, check_choice, posterior_draws
-from policy.schedule import (
+from clusterdyn.policy.evaluate import OBJECTIVES, ROBUST, Evaluator, check_choice, posterior_draws
+from clusterdyn.policy.schedule import (
     HISTORICAL_STARTS,
     LEVER_KEYS,
     N_LEVERS,
@@ -29,10 +29,10 @@ from policy.schedule import (
     scenario_document,
     scenario_vector,
 )
-from policy.search import maximise
-from scenarios.economics import Economics
-from scenarios.spec import STAGES, available, load
-from sdmodels.errors import ModelInputError, suggest
+from clusterdyn.policy.search import maximise
+from clusterdyn.scenarios.economics import Economics
+from clusterdyn.scenarios.spec import STAGES, available, load
+from clusterdyn.sdmodels.errors import ModelInputError, suggest
 
 #: Budgets of the frontier, as fractions of the main budget.
 FRONTIER_FRACTIONS = (0.25, 0.5, 0.75, 1.25, 1.5)
@@ -225,9 +225,9 @@ def historical_budget(evaluator: Evaluator) -> float:
 def make_evaluator(objective: str = "npv_exports", draws: int = 24, seed: int = 0,
                    until: int = 2003, rate: float = 0.06) -> Evaluator:
     """An :class:`Evaluator` over ``draws`` seeded posterior draws of the shipped calibration."""
-    from calibration.shipped import DEFAULT_RESULTS, posterior_path
-    from ensembles.runner import register
-    from sdmodels.model import load_model
+    from clusterdyn.calibration.shipped import DEFAULT_RESULTS, posterior_path
+    from clusterdyn.ensembles.runner import register
+    from clusterdyn.sdmodels.model import load_model
 
     check_choice("objective", objective, OBJECTIVES)
     economics = Economics(rate=rate, until=until)
@@ -250,7 +250,7 @@ def optimize(budget: float | None = None, objective: str = "npv_exports", robust
         Largest NPV of policy cost (million constant 2003 US$); default: that of
         ``historical``.
     objective : str
-        A key of :data:`policy.evaluate.OBJECTIVES`.
+        A key of :data:`clusterdyn.policy.evaluate.OBJECTIVES`.
     robust : {"mean", "p10"}
         Summary over the posterior draws that is maximised.
     draws, seed, until, rate
@@ -261,7 +261,8 @@ def optimize(budget: float | None = None, objective: str = "npv_exports", robust
     replicates : int
         Switched searches repeated with other draws and seeds (0 for none).
     levers : sequence of str, optional
-        Only these levers may be used (keys of :data:`scenarios.spec.LEVERS`); the others stay
+        Only these levers may be used (keys of :data:`clusterdyn.scenarios.spec.LEVERS`); the
+        others stay
         at 0. Default: all nine.
     on_generation : callable, optional
         ``on_generation(stage, best)`` after each generation (progress); returns None.

@@ -1,7 +1,7 @@
 """Pairwise comparisons of scenarios over samples: win probabilities, reversal shares and the
 inputs that drive a reversal (Monte Carlo filtering with Kolmogorov-Smirnov distances, and
 standardised rank regression coefficients). Pure functions on arrays, used by
-:mod:`policy.robustness`; see its docstring for the meaning of each measure.
+:mod:`clusterdyn.policy.robustness`; see its docstring for the meaning of each measure.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp, rankdata
 
-from sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.errors import ModelInputError
 
 
 def pairwise_probabilities(values: Mapping[str, np.ndarray]) -> pd.DataFrame:

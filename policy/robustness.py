@@ -3,9 +3,10 @@
 Uncertain inputs (:func:`sample_inputs`, one seeded Latin hypercube): the **uncalibrated
 constants** (every parameter neither calibrated, i.e. a column of
 ``calibration/results/salmon_cluster_posterior.csv``, nor in
-:data:`scenarios.spec.POLICY_PARAMETERS`) over their declared ranges, uniform or, where
+:data:`clusterdyn.scenarios.spec.POLICY_PARAMETERS`) over their declared ranges, uniform or, where
 ``lower > 0`` and ``upper / lower > 10``, log-uniform (a range of scales, not of values); the
-**shapes** of the 12 normalised effect tables (:mod:`policy.shapes`), uniform on [0.5, 1.5];
+**shapes** of the 12 normalised effect tables (:mod:`clusterdyn.policy.shapes`), uniform on [0.5,
+1.5];
 and the **calibrated parameters** as one MCMC posterior draw per sample (their joint law).
 
 Every scenario with calendar stage starts runs under every sample (common random numbers) and
@@ -40,18 +41,18 @@ import pandas as pd
 from scipy.stats import qmc
 from tqdm import tqdm
 
-from ensembles.runner import check_seed, register
-from policy.ranking import drivers, pairwise_probabilities, reversal_shares, srrc
-from policy.schedule import calendar_starts, cost_coefficients, scenario_vector
-from policy.schedule import schedule_parameters as schedule_params
-from policy.shapes import SHAPE_DOC, SHAPE_RANGE, shaped_model
-from scenarios.catalog import available
-from scenarios.costs import load_costs
-from scenarios.economics import Economics, npv_of_exports
-from scenarios.spec import POLICY_PARAMETERS, Scenario, ScenarioError, load
-from sdmodels.errors import ModelInputError, SimulationError
-from sdmodels.model import CALIBRATIONS_DIR, Model
-from sdmodels.vectorized import VectorizedModel
+from clusterdyn.ensembles.runner import check_seed, register
+from clusterdyn.policy.ranking import drivers, pairwise_probabilities, reversal_shares, srrc
+from clusterdyn.policy.schedule import calendar_starts, cost_coefficients, scenario_vector
+from clusterdyn.policy.schedule import schedule_parameters as schedule_params
+from clusterdyn.policy.shapes import SHAPE_DOC, SHAPE_RANGE, shaped_model
+from clusterdyn.scenarios.catalog import available
+from clusterdyn.scenarios.costs import load_costs
+from clusterdyn.scenarios.economics import Economics, npv_of_exports
+from clusterdyn.scenarios.spec import POLICY_PARAMETERS, Scenario, ScenarioError, load
+from clusterdyn.sdmodels.errors import ModelInputError, SimulationError
+from clusterdyn.sdmodels.model import CALIBRATIONS_DIR, Model
+from clusterdyn.sdmodels.vectorized import VectorizedModel
 
 POSTERIOR_FILE = CALIBRATIONS_DIR / "salmon_cluster_posterior.csv"
 #: The sample column holding the posterior draw (a row of the posterior file).
@@ -116,7 +117,7 @@ def sample_inputs(model: Model, n: int, seed: int, draws: pd.DataFrame | None = 
     Parameters
     ----------
     model : Model
-        The shaped model (:func:`policy.shapes.shaped_model`).
+        The shaped model (:func:`clusterdyn.policy.shapes.shaped_model`).
     n, seed : int
         Number of samples (at least 10) and seed.
     draws : pandas.DataFrame, optional
@@ -268,7 +269,7 @@ class RobustnessResult:
     def summary(self, top: int = 5) -> str:
         """Markdown report: settings, nominal KPIs, reversals and the drivers of uncertain
         pairs (``top`` inputs each)."""
-        from policy.robustness_command import summary_text
+        from clusterdyn.policy.robustness_command import summary_text
 
         return summary_text(self, top)
 

@@ -2,8 +2,9 @@
 
 Writes ``DIR/win_probability.csv``, ``DIR/reversals.csv``, ``DIR/importance.csv``,
 ``DIR/samples_kpis.csv`` and ``DIR/summary.md`` as one set (see
-:func:`policy.robustness.ranking_robustness` for the method). Also :func:`summary_text`, the
-report of :meth:`policy.robustness.RobustnessResult.summary`.
+:func:`clusterdyn.policy.robustness.ranking_robustness` for the method). Also :func:`summary_text`,
+the
+report of :meth:`clusterdyn.policy.robustness.RobustnessResult.summary`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from clusterdyn.io import write_set
 if TYPE_CHECKING:  # the parser is built for every `clusterdyn --help`: pandas is imported late
     import pandas as pd
 
-    from policy.robustness import RobustnessResult
+    from clusterdyn.policy.robustness import RobustnessResult
 
 __all__ = ["add_parser", "run_command", "summary_text"]
 
@@ -63,8 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the analysis, then write the five files atomically (all or none)."""
-    from policy.robustness import ranking_robustness
-    from scenarios.economics import Economics
+    from clusterdyn.policy.robustness import ranking_robustness
+    from clusterdyn.scenarios.economics import Economics
 
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output}: expected a folder, found a file")
@@ -125,7 +126,7 @@ def _win_matrices(result: RobustnessResult) -> list[str]:
 
 def summary_text(result: RobustnessResult, top: int = 5) -> str:
     """The markdown report of a robustness result (``top`` drivers per uncertain pair)."""
-    from policy.robustness import KPIS, UNCERTAIN_SHARE
+    from clusterdyn.policy.robustness import KPIS, UNCERTAIN_SHARE
 
     e, bad, g = result.economics, int((~result.valid).sum()), result.groups
     lines = [

@@ -2,7 +2,8 @@
 and their scenario files.
 
 A *switched* schedule is a vector of 27 intensities in [0, 1], lever-major
-(``x[3 * lever + stage]``, levers in the order of :data:`scenarios.spec.LEVERS`); a *static*
+(``x[3 * lever + stage]``, levers in the order of :data:`clusterdyn.scenarios.spec.LEVERS`); a
+*static*
 schedule has one intensity per lever for all stages (9 numbers, expanded by
 :func:`expand_static`). With calendar stage starts the discounted policy cost is linear in the
 intensities (:func:`cost_coefficients`), so a budget is a linear constraint.
@@ -14,9 +15,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from scenarios.costs import PolicyCosts
-from scenarios.economics import Economics, stage_year_weights
-from scenarios.spec import LEVERS, STAGES, START_PARAMETERS, Scenario, intensity_parameter
+from clusterdyn.scenarios.costs import PolicyCosts
+from clusterdyn.scenarios.economics import Economics, stage_year_weights
+from clusterdyn.scenarios.spec import (
+    LEVERS,
+    STAGES,
+    START_PARAMETERS,
+    Scenario,
+    intensity_parameter,
+)
 
 LEVER_KEYS: tuple[str, ...] = tuple(LEVERS)
 N_LEVERS = len(LEVER_KEYS)

@@ -1,7 +1,7 @@
 """Budget-constrained maximisation over the unit box: scipy's differential evolution.
 
 The search is generic (any vectorised objective of ``x`` in ``[0, 1]^n``) so that it can be
-tested on problems with a known optimum; :mod:`policy.optimize` applies it to schedules.
+tested on problems with a known optimum; :mod:`clusterdyn.policy.optimize` applies it to schedules.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, differential_evolution, minimize
 from scipy.stats import qmc
 
-from sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.errors import ModelInputError
 
 
 @dataclass(frozen=True)

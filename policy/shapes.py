@@ -14,7 +14,7 @@ reference (ratio 1) and the effect is 1 by construction. :func:`shaped_model` wr
 so that ``X shape`` scales the table's deviation from 1 (0.5 halves every effect, 1.5 makes it
 half as strong again) while keeping the reference point; ``MAX(0, ...)`` keeps a multiplier
 from turning negative when a steep table is stretched. ``X table`` is an auxiliary holding the
-unshaped table's value: the compiled runner (:mod:`sdmodels._codegen`) evaluates inline
+unshaped table's value: the compiled runner (:mod:`clusterdyn.sdmodels._codegen`) evaluates inline
 ``WITH LOOKUP`` tables only, not separately defined lookups called as functions.
 
 Which tables: those that contain the point (1, 1), i.e. pass through 1 at the reference point
@@ -27,7 +27,7 @@ the model's reality checks (``sdmodels/salmon_cluster.checks.toml``) forbid.
 With every shape at 1 the derived model reproduces the shipped one (``tests/test_robustness.py``
 checks 1e-9 relative). The copy lives in the cache folder (never next to the source), in a
 folder keyed by the source's SHA-256 and by the derived text's, and is named like the source so
-that the shipped calibration applies to it (:meth:`sdmodels.Model.with_calibration`).
+that the shipped calibration applies to it (:meth:`clusterdyn.sdmodels.Model.with_calibration`).
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clusterdyn.io import write_atomically
-from sdmodels.errors import ModelInputError
-from sdmodels.model import Model, calibration_file, load_model
-from sdmodels.translation import write_in_cache
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import Model, calibration_file, load_model
+from clusterdyn.sdmodels.translation import write_in_cache
 
 #: Range of every shape constant (dmnl).
 SHAPE_RANGE = (0.5, 1.5)

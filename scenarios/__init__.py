@@ -8,7 +8,7 @@
 >>> mine = scenarios.from_dict({"name": "mine", "description": "...", "rationale": "...",
 ...                             "base": "historical", "levers": {"export_promotion": [1, .5, .5]}})
 
-Names are resolved on first use, so that ``from scenarios import command`` (the command
+Names are resolved on first use, so that ``from clusterdyn.scenarios import command`` (the command
 line's parser) does not import the model.
 """
 
@@ -17,32 +17,32 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from scenarios.catalog import available
+from clusterdyn.scenarios.catalog import available
 
 #: Public names and the modules that define them.
 _EXPORTS: dict[str, str] = {
-    "PolicyCosts": "scenarios.costs",
-    "load_costs": "scenarios.costs",
-    "ScenarioRun": "scenarios.engine",
-    "baseline_parameters": "scenarios.engine",
-    "run": "scenarios.engine",
-    "scenario_parameters": "scenarios.engine",
-    "compare": "scenarios.kpis",
-    "kpi_table": "scenarios.kpis",
-    "LEVERS": "scenarios.spec",
-    "STAGES": "scenarios.spec",
-    "Condition": "scenarios.spec",
-    "Scenario": "scenarios.spec",
-    "ScenarioError": "scenarios.spec",
-    "from_dict": "scenarios.spec",
-    "load": "scenarios.spec",
+    "PolicyCosts": "clusterdyn.scenarios.costs",
+    "load_costs": "clusterdyn.scenarios.costs",
+    "ScenarioRun": "clusterdyn.scenarios.engine",
+    "baseline_parameters": "clusterdyn.scenarios.engine",
+    "run": "clusterdyn.scenarios.engine",
+    "scenario_parameters": "clusterdyn.scenarios.engine",
+    "compare": "clusterdyn.scenarios.kpis",
+    "kpi_table": "clusterdyn.scenarios.kpis",
+    "LEVERS": "clusterdyn.scenarios.spec",
+    "STAGES": "clusterdyn.scenarios.spec",
+    "Condition": "clusterdyn.scenarios.spec",
+    "Scenario": "clusterdyn.scenarios.spec",
+    "ScenarioError": "clusterdyn.scenarios.spec",
+    "from_dict": "clusterdyn.scenarios.spec",
+    "load": "clusterdyn.scenarios.spec",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'scenarios' has no attribute {name!r}")
+    raise AttributeError(f"module 'clusterdyn.scenarios' has no attribute {name!r}")
 
 
 __all__ = [  # noqa: PLE0604 - the lazy names are listed in _EXPORTS

@@ -65,10 +65,10 @@ def changes(model_defaults: Mapping[str, float], params: Mapping[str, float], un
 
 def shipped_cin_texts() -> dict[str, str]:
     """File name -> text of every shipped calibration and scenario."""
-    from calibration.shipped import RESULTS_DIR
-    from scenarios.catalog import available
-    from scenarios.engine import scenario_parameters
-    from sdmodels.model import load_model, read_calibrated_values
+    from clusterdyn.calibration.shipped import RESULTS_DIR
+    from clusterdyn.scenarios.catalog import available
+    from clusterdyn.scenarios.engine import scenario_parameters
+    from clusterdyn.sdmodels.model import load_model, read_calibrated_values
 
     model = load_model("salmon_cluster")
     mdl = {name: p.default for name, p in model.parameters.items()}

@@ -12,19 +12,19 @@ from typing import TYPE_CHECKING, Any
 from clusterdyn.argtypes import discount_rate, whole_number
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_set
-from scenarios.catalog import available
+from clusterdyn.scenarios.catalog import available
 
 if TYPE_CHECKING:  # the parser is built for every `clusterdyn --help`: pandas is imported late
     import pandas as pd
 
-    from scenarios.engine import ScenarioRun
+    from clusterdyn.scenarios.engine import ScenarioRun
 
 __all__ = ["add_parser", "run_command", "scenario_parameters", "trajectories_long"]
 
 
 def scenario_parameters(*args: Any, **kwargs: Any) -> tuple[dict[str, float], int]:
-    """:func:`scenarios.engine.scenario_parameters` (imported when called)."""
-    from scenarios.engine import scenario_parameters as parameters
+    """:func:`clusterdyn.scenarios.engine.scenario_parameters` (imported when called)."""
+    from clusterdyn.scenarios.engine import scenario_parameters as parameters
 
     return parameters(*args, **kwargs)
 
@@ -76,9 +76,9 @@ def trajectories_long(runs: dict[str, ScenarioRun]) -> pd.DataFrame:
 
 def run_command(args: argparse.Namespace) -> int:
     """Validate all scenarios, run them, then write the three files atomically."""
-    from calibration.command import plural
-    from scenarios.economics import Economics
-    from scenarios.kpis import kpi_csv_frame, kpi_markdown, kpi_table, run_all
+    from clusterdyn.calibration.command import plural
+    from clusterdyn.scenarios.economics import Economics
+    from clusterdyn.scenarios.kpis import kpi_csv_frame, kpi_markdown, kpi_table, run_all
 
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output}: expected a folder, found a file")

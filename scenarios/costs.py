@@ -2,7 +2,7 @@
 
 The cost of a year is the sum over levers of intensity x annual cost, with the intensity
 averaged over the calendar year (a stage that starts mid-year counts for the part of the year it
-is in force). Units: million constant 2003 USD per year (:mod:`scenarios.economics`).
+is in force). Units: million constant 2003 USD per year (:mod:`clusterdyn.scenarios.economics`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from scenarios.spec import LEVERS, SHIPPED_DIR, STAGES, _choices, _fail
-from scenarios.spec import intensity_parameter as _intensity
-from sdmodels.files import FileProblem, read_toml
+from clusterdyn.scenarios.spec import LEVERS, SHIPPED_DIR, STAGES, _choices, _fail
+from clusterdyn.scenarios.spec import intensity_parameter as _intensity
+from clusterdyn.sdmodels.files import FileProblem, read_toml
 
 COSTS_FILE = SHIPPED_DIR / "costs.toml"
 
@@ -30,7 +30,7 @@ class PolicyCosts:
     Attributes
     ----------
     per_lever : Mapping[str, float]
-        Cost by lever key (see :data:`scenarios.spec.LEVERS`).
+        Cost by lever key (see :data:`clusterdyn.scenarios.spec.LEVERS`).
     basis : Mapping[str, str]
         Why each cost has the value it has.
     general_basis : str

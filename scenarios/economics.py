@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.errors import ModelInputError
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFLATOR_FILE = DATA_DIR / "us_cpi_u_1978_2012.csv"
@@ -118,7 +118,8 @@ def stage_year_weights(starts: tuple[float, float], economics: Economics) -> np.
     """Discounted years each stage is in force: ``W[k] = sum_y d_y * overlap_k(y)``.
 
     A year ``y`` covers ``[y, y + 1)``; a stage starting mid-year counts for the part of the
-    year it is in force (as :func:`scenarios.costs.cost_series`). The discounted cost of a
+    year it is in force (as :func:`clusterdyn.scenarios.costs.cost_series`). The discounted cost of
+    a
     schedule is then ``sum_k W[k] * sum_lever intensity[lever, k] * cost[lever]``, linear in
     the intensities.
 

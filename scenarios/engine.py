@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios.costs import PolicyCosts, cost_series, load_costs
-from scenarios.spec import (
+from clusterdyn.scenarios.costs import PolicyCosts, cost_series, load_costs
+from clusterdyn.scenarios.spec import (
     LEVERS,
     STAGES,
     START_PARAMETERS,
@@ -34,8 +34,8 @@ from scenarios.spec import (
     intensity_parameter,
     load,
 )
-from sdmodels import PUBLIC_OUTPUTS
-from sdmodels.model import Model, _pysd_deprecations_silenced
+from clusterdyn.sdmodels import PUBLIC_OUTPUTS
+from clusterdyn.sdmodels.model import Model, _pysd_deprecations_silenced
 
 #: Variables of the yearly trajectories: the public outputs and the stage in force.
 TRAJECTORY_VARIABLES: tuple[str, ...] = (*PUBLIC_OUTPUTS, "Lifecycle stage")
@@ -81,11 +81,11 @@ class ScenarioRun:
 
 def baseline_parameters() -> dict[str, float]:
     """The parameters every scenario starts from: the salmon model's defaults, i.e. the
-    shipped calibration (:attr:`sdmodels.Model.baseline`).
+    shipped calibration (:attr:`clusterdyn.sdmodels.Model.baseline`).
 
     Raises
     ------
-    sdmodels.ModelInputError
+    clusterdyn.sdmodels.ModelInputError
         If no calibration results file is shipped.
     """
     return dict(default_model().baseline)
@@ -198,7 +198,8 @@ def scenario_parameters(
         Time step (default: the model's); stage triggers are found at this resolution.
     base_params : mapping, optional
         Parameters the scenario starts from (default: the model's own defaults,
-        :attr:`sdmodels.Model.baseline`: the shipped calibration unless the model was loaded
+        :attr:`clusterdyn.sdmodels.Model.baseline`: the shipped calibration unless the model was
+        loaded
         with ``defaults="mdl"``).
     model : Model, optional
         Default: the salmon cluster model.

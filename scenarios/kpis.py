@@ -11,7 +11,8 @@ scenario's horizon:
   scenario that costs exactly what ``no_policy`` costs.
 
 The discounted KPIs count 1978 to the economics' last year (2003 unless ``until`` is given) in
-million constant 2003 US$, discounted to 1978 (:mod:`scenarios.economics`: CPI-U deflator, 6%
+million constant 2003 US$, discounted to 1978 (:mod:`clusterdyn.scenarios.economics`: CPI-U
+deflator, 6%
 real rate by default):
 
 - NPV of exports = sum of the yearly export value, deflated and discounted;
@@ -30,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios.economics import Economics, npv_of_costs, npv_of_exports
-from scenarios.engine import NOT_REACHED, ScenarioRun, run
-from scenarios.spec import KPI_YEAR, STAGES, Scenario, ScenarioError, available, load
+from clusterdyn.scenarios.economics import Economics, npv_of_costs, npv_of_exports
+from clusterdyn.scenarios.engine import NOT_REACHED, ScenarioRun, run
+from clusterdyn.scenarios.spec import KPI_YEAR, STAGES, Scenario, ScenarioError, available, load
 
 FIRST_YEAR = 1978
 REFERENCE = "no_policy"

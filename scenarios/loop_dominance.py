@@ -1,7 +1,8 @@
 """Which feedback loops drove each lifecycle stage of a scenario run (Loops that Matter).
 
 Runs a scenario (the calibrated historical one by default), scores every feedback loop of the
-model at every Euler step (:mod:`sdmodels.loop_scores`) and summarises the relative loop scores
+model at every Euler step (:mod:`clusterdyn.sdmodels.loop_scores`) and summarises the relative loop
+scores
 per year, per lifecycle stage and as the times at which dominance shifts.
 
 Every elementary cycle of the model's causal graph is scored (241 for the salmon model, found
@@ -9,7 +10,7 @@ in about 10 ms), so that a loop's relative score is its share of *all* the model
 activity, as the method defines it (Schoenberg, Davidsen & Eberlein 2020), not its share among
 the loops someone chose to name. The named loops (``<model>.loops.toml``) are matched to the
 cycles they expand to; the others get the ids ``L1, L2, ...`` in the order
-:func:`sdmodels.loop_graph.find_loops` finds them, with their chain of variables.
+:func:`clusterdyn.sdmodels.loop_graph.find_loops` finds them, with their chain of variables.
 
 Summaries
 ---------
@@ -34,12 +35,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios.engine import run as run_scenario
-from scenarios.spec import STAGES
-from sdmodels.loop_graph import expand_loop, find_loops
-from sdmodels.loop_scores import link_scores, relative_loop_scores
-from sdmodels.loops import load_loops
-from sdmodels.model import Model, load_model
+from clusterdyn.scenarios.engine import run as run_scenario
+from clusterdyn.scenarios.spec import STAGES
+from clusterdyn.sdmodels.loop_graph import expand_loop, find_loops
+from clusterdyn.sdmodels.loop_scores import link_scores, relative_loop_scores
+from clusterdyn.sdmodels.loops import load_loops
+from clusterdyn.sdmodels.model import Model, load_model
 
 #: Last year of the seed's account (Maggi, Table 3.1): later years are the model's projection.
 LAST_OBSERVED_YEAR = 2003

@@ -4,7 +4,8 @@ Writes, as one set, ``DIR/loops.csv`` (every loop of the model: id, name, polari
 ``DIR/by_year.csv`` (mean relative score of each loop in each year, long format),
 ``DIR/by_stage.csv`` (per stage: every loop's mean relative score, share of steps dominant and
 rank), ``DIR/shifts.csv`` (the times at which dominance shifts) and ``DIR/summary.md`` (the top
-loops of each stage and the shifts as markdown). See :mod:`scenarios.loop_dominance` for the
+loops of each stage and the shifts as markdown). See :mod:`clusterdyn.scenarios.loop_dominance` for
+the
 method.
 """
 
@@ -20,7 +21,7 @@ from clusterdyn.errors import UsageError
 from clusterdyn.io import write_set
 
 if TYPE_CHECKING:  # the parser is built for every `clusterdyn --help`: pandas is imported late
-    from scenarios.loop_dominance import LoopDominance
+    from clusterdyn.scenarios.loop_dominance import LoopDominance
 
 __all__ = ["FILES", "add_parser", "run_command", "short_chain", "summary_text", "tables"]
 
@@ -85,7 +86,7 @@ def short_chain(chain: str, keep: int = 3) -> str:
 
 
 def _period_title(period: str, start: float, end: float) -> str:
-    from figures.style import STAGE_LABELS
+    from clusterdyn.scenarios.spec import STAGE_LABELS
 
     label = STAGE_LABELS.get(period, period).replace("\n", " ")
     return f"{label} ({start:g}-{end - 1:g})" if end - start >= 1 else f"{label} ({start:g})"
@@ -133,7 +134,7 @@ def summary_text(result: LoopDominance, top: int = 6) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     """Score the loops, then write the five files atomically (all or none)."""
-    from scenarios.loop_dominance import loop_dominance
+    from clusterdyn.scenarios.loop_dominance import loop_dominance
 
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output}: expected a folder, found a file")

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.catalog import RESERVED, SHIPPED_DIR, available
-from sdmodels import MAX_YEAR, ModelInputError, load_model
-from sdmodels.errors import suggest
-from sdmodels.files import FileProblem, read_toml
-from sdmodels.model import Model
+from clusterdyn.scenarios.catalog import RESERVED, SHIPPED_DIR, available
+from clusterdyn.sdmodels import MAX_YEAR, ModelInputError, load_model
+from clusterdyn.sdmodels.errors import suggest
+from clusterdyn.sdmodels.files import FileProblem, read_toml
+from clusterdyn.sdmodels.model import Model
 
 #: Folder of the shipped scenario files (``costs.toml`` there is not a scenario).
 #: Scenario lever keys and the model's lever names (``<Lever> stage k intensity``).
@@ -41,6 +41,12 @@ LEVERS: Mapping[str, str] = MappingProxyType({
 })
 #: Lifecycle stages of Table 3.1, in order.
 STAGES: tuple[str, ...] = ("initial_learning", "maturing", "globalisation")
+#: Display names of the stages (figures and reports), numbered as in Table 3.1.
+STAGE_LABELS: Mapping[str, str] = MappingProxyType({
+    "initial_learning": "1 Initial learning",
+    "maturing": "2 Maturing",
+    "globalisation": "3 Globalisation",
+})
 #: Model constants holding the start year of the later stages.
 START_PARAMETERS: Mapping[str, str] = MappingProxyType({
     "maturing": "Maturing stage start year",
@@ -149,7 +155,7 @@ class Scenario:
     def calendar_parameters(self) -> dict[str, float]:
         """The scenario as model parameters: intensities, calendar starts and overrides.
 
-        Stages started by a condition are left out (see :func:`scenarios.run`).
+        Stages started by a condition are left out (see :func:`clusterdyn.scenarios.run`).
         """
         params = dict(self.parameters)
         for lever, values in self.levers.items():

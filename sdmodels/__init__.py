@@ -1,6 +1,6 @@
 """Vensim stock-and-flow models of the cluster lifecycle and their Python API.
 
->>> from sdmodels import load_model
+>>> from clusterdyn.sdmodels import load_model
 >>> model = load_model("salmon_cluster")      # defaults: the shipped calibration
 >>> df = model.run(params={"Normal investment fraction": 0.6}, until=2010)
 
@@ -13,21 +13,21 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from sdmodels.errors import ModelInputError, SimulationError
+from clusterdyn.sdmodels.errors import ModelInputError, SimulationError
 
 _EXPORTS: dict[str, str] = {
-    "MAX_YEAR": "sdmodels.model",
-    "MIN_DT": "sdmodels.model",
-    "PUBLIC_OUTPUTS": "sdmodels.model",
-    "Model": "sdmodels.model",
-    "load_model": "sdmodels.model",
-    "Parameter": "sdmodels.parameters",
+    "MAX_YEAR": "clusterdyn.sdmodels.model",
+    "MIN_DT": "clusterdyn.sdmodels.model",
+    "PUBLIC_OUTPUTS": "clusterdyn.sdmodels.model",
+    "Model": "clusterdyn.sdmodels.model",
+    "load_model": "clusterdyn.sdmodels.model",
+    "Parameter": "clusterdyn.sdmodels.parameters",
 }
 
 
 def compile_model(model: Any, backend: str = "numba") -> Any:
-    """Vectorised runner of ``model`` (see :func:`sdmodels.vectorized.compile_model`)."""
-    from sdmodels.vectorized import compile_model as _compile
+    """Vectorised runner of ``model`` (see :func:`clusterdyn.sdmodels.vectorized.compile_model`)."""
+    from clusterdyn.sdmodels.vectorized import compile_model as _compile
 
     return _compile(model, backend)
 
@@ -35,7 +35,7 @@ def compile_model(model: Any, backend: str = "numba") -> Any:
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'sdmodels' has no attribute {name!r}")
+    raise AttributeError(f"module 'clusterdyn.sdmodels' has no attribute {name!r}")
 
 
 __all__ = [  # noqa: PLE0604 - the lazy names are listed in _EXPORTS

@@ -1,16 +1,19 @@
-"""The two simulators behind :mod:`sdmodels.vectorized`: numpy arrays or a numba kernel.
+"""The two simulators behind :mod:`clusterdyn.sdmodels.vectorized`: numpy arrays or a numba kernel.
 
-Both are generated from the same lowering of the model (:func:`sdmodels._codegen.lower`) and
-cached as Python source in :func:`sdmodels.translation.cache_root` under the model's SHA-256,
+Both are generated from the same lowering of the model (:func:`clusterdyn.sdmodels._codegen.lower`)
+and
+cached as Python source in :func:`clusterdyn.sdmodels.translation.cache_root` under the model's
+SHA-256,
 the PySD version and a digest of the generators, so a change to any of them regenerates.
 The first line of each source holds the SHA-256 of the rest and those inputs; a source that
 does not match them, or does not load, is generated again, and numba cache files that cannot
 be read are reset (:func:`_drop_numba_caches`) rather than raised on every run.
 
 * ``numpy``: every variable is an array of one value per parameter set; each Euler step is a
-  few hundred array operations over a block of sets (:mod:`sdmodels._codegen`).
+  few hundred array operations over a block of sets (:mod:`clusterdyn.sdmodels._codegen`).
 * ``numba`` (the default): every variable is a float; a compiled loop runs each set through
-  all its steps (:mod:`sdmodels._jit`). It releases the interpreter lock, so threads share the
+  all its steps (:mod:`clusterdyn.sdmodels._jit`). It releases the interpreter lock, so threads
+  share the
   sets over all cores, and its per-set cost does not depend on how many sets there are, which
   makes small batches (a calibration's population, a single run) about as fast per set as
   large ones. numba caches the machine code next to the source, so only the first run on a
@@ -36,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import pysd
 
-from sdmodels import _codegen
-from sdmodels.translation import cache_roots, write_in_cache
+from clusterdyn.sdmodels import _codegen
+from clusterdyn.sdmodels.translation import cache_roots, write_in_cache
 
 BACKENDS = ("numba", "numpy")
 
@@ -237,7 +240,7 @@ def _load_numba(path: Path) -> NumbaSimulator:
     try:
         _warm_up(found)
     except Exception:  # noqa: BLE001 - numba's cache files unreadable (UnpicklingError...)
-        from sdmodels import _jit
+        from clusterdyn.sdmodels import _jit
 
         _drop_numba_caches(module, _jit)
         _warm_up(found)
@@ -343,7 +346,7 @@ def simulator(mdl_path: Path, sha256: str, backend: str) -> NumpySimulator | Num
 
         load: Callable[[Path], NumpySimulator | NumbaSimulator] = _load_numpy
     else:
-        from sdmodels import _jit  # imports numba, which takes a second
+        from clusterdyn.sdmodels import _jit  # imports numba, which takes a second
 
         def make() -> str:
             return _jit.emit(_codegen.lower(mdl_path))

@@ -68,7 +68,7 @@ class GeneratedCode:
     source : str
         Python source defining ``VARIABLES``, the tables and ``simulate(P, times, final_time,
         time_step, out_steps, buf, sel)``; it expects ``np``, ``_table``, ``_grid`` and
-        ``_if_then_else`` (:mod:`sdmodels.vectorized`) in its namespace.
+        ``_if_then_else`` (:mod:`clusterdyn.sdmodels.vectorized`) in its namespace.
     variables : tuple of str
         Every recordable variable, in the order ``sel`` indexes them.
     tables : tuple
@@ -212,7 +212,7 @@ def _grid(xs: tuple[float, ...]) -> tuple[float, float] | None:
     """(scale, last x) if the points lie on a grid of spacing 1/scale = 2**-k from 0.
 
     Scaling by a power of two and truncating is then an exact segment search (see
-    ``sdmodels.vectorized._Table``); other tables are evaluated with ``np.interp``.
+    ``clusterdyn.sdmodels.vectorized._Table``); other tables are evaluated with ``np.interp``.
     """
     if len(xs) < 2 or xs[0] != 0.0 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
         return None

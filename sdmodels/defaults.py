@@ -4,7 +4,7 @@ The shipped ``.mdl`` carries the shipped calibration as its defaults, so that a 
 opens it runs the shipped model (``tests/test_supply_limits.py`` checks it). After a change to
 the model, the calibration moves; this puts the new estimates back::
 
-    python -m sdmodels.defaults calibration/results/salmon_cluster.toml
+    python -m clusterdyn.sdmodels.defaults calibration/results/salmon_cluster.toml
 
 Only the value line of each estimated constant changes (as the results file writes it, 4
 significant digits); units, ranges, comments and the sketch stay as they are. The results
@@ -88,15 +88,16 @@ def write_defaults(results: str | Path, mdl: str | Path | None = None) -> list[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sdmodels.defaults RESULTS.toml [MODEL.mdl]``."""
+    """``python -m clusterdyn.sdmodels.defaults RESULTS.toml [MODEL.mdl]``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) not in (1, 2):
-        print("usage: python -m sdmodels.defaults RESULTS.toml [MODEL.mdl]", file=sys.stderr)
+        print("usage: python -m clusterdyn.sdmodels.defaults RESULTS.toml [MODEL.mdl]",
+              file=sys.stderr)
         return 2
     try:
         changed = write_defaults(*args)
     except ModelInputError as exc:
-        print(f"sdmodels.defaults: error: {exc}", file=sys.stderr)
+        print(f"clusterdyn.sdmodels.defaults: error: {exc}", file=sys.stderr)
         return 2
     print(f"{len(changed)} defaults changed" + (f": {', '.join(changed)}" if changed else ""))
     return 0

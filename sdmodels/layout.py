@@ -5,7 +5,7 @@ tool writes one Vensim view per group: the group's stocks in a row with their fl
 its other variables in a grid below, variables of other sectors that it uses as grey shadow
 variables, and an arrow for every dependency inside the view. Run it after editing equations:
 
-    python -m sdmodels.layout sdmodels/salmon_cluster.mdl
+    python -m clusterdyn.sdmodels.layout sdmodels/salmon_cluster.mdl
 
 Only the sketch section is rewritten; the equations are left byte for byte.
 """

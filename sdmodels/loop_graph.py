@@ -1,7 +1,9 @@
 """The causal graph of a Vensim model, with every equation as code of its direct inputs.
 
-Built for loop analysis (:mod:`sdmodels.loop_scores`) from PySD's parse of the ``.mdl`` and the
-project's own lowering (:mod:`sdmodels._codegen`): each auxiliary's equation is written by the
+Built for loop analysis (:mod:`clusterdyn.sdmodels.loop_scores`) from PySD's parse of the ``.mdl``
+and the
+project's own lowering (:mod:`clusterdyn.sdmodels._codegen`): each auxiliary's equation is written
+by the
 same code writer as the vectorised simulators, without the sharing of subexpressions across
 equations (``mode = "plain"``), so that it reads only its *direct* inputs and can be evaluated
 with some inputs at one time and the others at another (the ceteris-paribus changes of Loops
@@ -32,8 +34,8 @@ import networkx as nx
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 
-from sdmodels import _codegen
-from sdmodels._backends import _Grid, _if_then_else, _Table
+from clusterdyn.sdmodels import _codegen
+from clusterdyn.sdmodels._backends import _Grid, _if_then_else, _Table
 
 #: Name of the node standing for the simulation time.
 TIME = "Time"
@@ -85,7 +87,7 @@ class ModelGraph:
     hoisted : tuple of (str, str)
         Constant subexpressions ``(local, text)`` to compute once, before the equations.
     tables, grids : tuple
-        Lookup tables and their grids, as :class:`sdmodels._codegen.Lowered` holds them.
+        Lookup tables and their grids, as :class:`clusterdyn.sdmodels._codegen.Lowered` holds them.
     """
 
     mdl_path: Path
@@ -251,7 +253,7 @@ def build_graph(mdl_path: str | Path) -> ModelGraph:
         For a construct the project's code generator does not support (the message names the
         element), or a net flow that uses the same flow twice.
     """
-    from sdmodels.translation import model_hash
+    from clusterdyn.sdmodels.translation import model_hash
 
     path = Path(mdl_path).resolve()
     return _build(path, model_hash(path))

@@ -18,14 +18,15 @@ At each Euler step ``t`` (every ``dt`` of the run, not only the saved years), wi
 * a loop scores the product of its link scores, and its relative score is its score over the
   sum of the absolute scores of the loops considered, at each step (0 when none is active).
 
-The trajectory is the project's compiled simulator of the model (:mod:`sdmodels.vectorized`)
+The trajectory is the project's compiled simulator of the model
+(:mod:`clusterdyn.sdmodels.vectorized`)
 recording every variable at every step: PySD's values to rounding. The equations are the same
 lowering evaluated with numpy over all steps at once, one evaluation per link
-(:mod:`sdmodels.loop_graph`).
+(:mod:`clusterdyn.sdmodels.loop_graph`).
 
->>> from sdmodels import load_model
->>> from sdmodels.loop_scores import link_scores, relative_loop_scores
->>> from sdmodels.loops import load_loops
+>>> from clusterdyn.sdmodels import load_model
+>>> from clusterdyn.sdmodels.loop_scores import link_scores, relative_loop_scores
+>>> from clusterdyn.sdmodels.loops import load_loops
 >>> model = load_model()
 >>> relative = relative_loop_scores(link_scores(model), load_loops(model.mdl_path))
 """
@@ -41,11 +42,11 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from sdmodels._backends import simulator
-from sdmodels.errors import ModelInputError, SimulationError
-from sdmodels.loop_graph import ModelGraph, build_graph, expand_loop, find_loops
-from sdmodels.model import Model, load_model
-from sdmodels.vectorized import _schedule
+from clusterdyn.sdmodels._backends import simulator
+from clusterdyn.sdmodels.errors import ModelInputError, SimulationError
+from clusterdyn.sdmodels.loop_graph import ModelGraph, build_graph, expand_loop, find_loops
+from clusterdyn.sdmodels.model import Model, load_model
+from clusterdyn.sdmodels.vectorized import _schedule
 
 FLOW_FORMULAS = ("change", "value")
 #: Loops as accepted by :func:`loop_scores`: None (find them), ids to variables, objects with
@@ -186,9 +187,9 @@ def trajectory(
     ----------
     model : Model
     params, until, dt
-        As in :meth:`sdmodels.Model.run` (parameters default to :attr:`Model.defaults`).
+        As in :meth:`clusterdyn.sdmodels.Model.run` (parameters default to :attr:`Model.defaults`).
     backend : {"numba", "numpy"}
-        The project's simulator that computes the run (:func:`sdmodels.compile_model`).
+        The project's simulator that computes the run (:func:`clusterdyn.sdmodels.compile_model`).
 
     Returns
     -------
@@ -225,9 +226,9 @@ def link_scores(
     ----------
     model_or_mdl : Model, str or pathlib.Path
         A loaded model, a shipped model's name or a path to a ``.mdl`` (loaded with
-        :func:`sdmodels.load_model`: a shipped model gets its calibration as defaults).
+        :func:`clusterdyn.sdmodels.load_model`: a shipped model gets its calibration as defaults).
     params, until, dt
-        As in :meth:`sdmodels.Model.run`.
+        As in :meth:`clusterdyn.sdmodels.Model.run`.
     flow_formula : {"change", "value"}
         The flow-to-stock link score (see :func:`flow_link_scores`).
     backend : {"numba", "numpy"}

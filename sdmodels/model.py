@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pysd
 
-from sdmodels.errors import ModelInputError, SimulationError, suggest
-from sdmodels.parameters import Parameter
-from sdmodels.translation import (
+from clusterdyn.sdmodels.errors import ModelInputError, SimulationError, suggest
+from clusterdyn.sdmodels.parameters import Parameter
+from clusterdyn.sdmodels.translation import (
     element_line,
     load_translation,
     model_hash,
@@ -84,7 +84,7 @@ class VariableInfo:
 class Model:
     """A Vensim model translated by PySD, with typed parameters and isolated runs.
 
-    Use :func:`sdmodels.load_model` to create one. The object is immutable: every call to
+    Use :func:`clusterdyn.sdmodels.load_model` to create one. The object is immutable: every call to
     :meth:`run` simulates a fresh copy of the translated model, so no parameter set or time
     setting leaks from one run to the next.
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from numbers import Real
 
-from sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.errors import ModelInputError
 
 
 @dataclass(frozen=True)

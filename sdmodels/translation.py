@@ -12,7 +12,8 @@ load checks them (hashing a few hundred kilobytes, well under a millisecond). An
 does not match, is truncated or unreadable is translated again, atomically; a cache folder that
 cannot be written is replaced, for the rest of the process, by a private temporary folder
 (:func:`write_in_cache`). A ``.mdl`` that PySD cannot translate raises
-:class:`~sdmodels.errors.ModelInputError`, one line naming the file and, where PySD's error
+:class:`~clusterdyn.sdmodels.errors.ModelInputError`, one line naming the file and, where PySD's
+error
 allows, the line and the element (:func:`translation_error`).
 """
 
@@ -38,7 +39,7 @@ from typing import Any, TypeVar
 
 import pysd
 
-from sdmodels.errors import ModelInputError, suggest
+from clusterdyn.sdmodels.errors import ModelInputError, suggest
 
 T = TypeVar("T")
 

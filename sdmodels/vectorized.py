@@ -3,12 +3,13 @@
 PySD runs one parameter set per call (and refuses array-valued constants), which makes
 calibration, Monte Carlo and Sobol analysis slow. :func:`compile_model` turns the model's own
 equations, as parsed by PySD's Vensim translator, into one numpy function (see
-:mod:`sdmodels._codegen`) in which every variable holds one value per parameter set, and runs
+:mod:`clusterdyn.sdmodels._codegen`) in which every variable holds one value per parameter set, and
+runs
 it with PySD's semantics: Euler integration in PySD's update order, outputs at whole years.
 
 >>> import numpy as np
->>> from sdmodels import load_model
->>> from sdmodels.vectorized import compile_model
+>>> from clusterdyn.sdmodels import load_model
+>>> from clusterdyn.sdmodels.vectorized import compile_model
 >>> fast = compile_model(load_model())
 >>> result = fast.run({"Normal investment fraction": np.linspace(0.1, 0.5, 1000)})
 >>> result.get("Production").shape
@@ -27,9 +28,9 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from sdmodels._backends import BACKENDS, NumbaSimulator, NumpySimulator, simulator
-from sdmodels.errors import ModelInputError, suggest
-from sdmodels.model import Model, SimulationError
+from clusterdyn.sdmodels._backends import BACKENDS, NumbaSimulator, NumpySimulator, simulator
+from clusterdyn.sdmodels.errors import ModelInputError, suggest
+from clusterdyn.sdmodels.model import Model, SimulationError
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,7 +76,7 @@ class EnsembleResult:
         return self.values[:, :, self.variables.index(name)]
 
     def to_frame(self, run: int) -> pd.DataFrame:
-        """One run as a DataFrame shaped like the result of :meth:`sdmodels.Model.run`.
+        """One run as a DataFrame shaped like the result of :meth:`clusterdyn.sdmodels.Model.run`.
 
         Parameters
         ----------
@@ -123,7 +124,7 @@ def _schedule(start: float, until: float, step: float) -> tuple[tuple[float, ...
 class VectorizedModel:
     """A model compiled to numpy: runs many parameter sets per call.
 
-    Create one with :func:`compile_model`. Runs follow :meth:`sdmodels.Model.run`: same
+    Create one with :func:`compile_model`. Runs follow :meth:`clusterdyn.sdmodels.Model.run`: same
     parameters, time settings, variable names and output layout, and values equal to PySD's
     to rounding (tested to 1e-9 relative).
 
@@ -228,9 +229,9 @@ class VectorizedModel:
         params : mapping or DataFrame, optional
             Parameter values by Vensim name: a number (every run) or an array of shape
             ``(N,)``; or a DataFrame with one row per run. Others keep their defaults
-            (:attr:`sdmodels.Model.defaults`).
+            (:attr:`clusterdyn.sdmodels.Model.defaults`).
         until, dt, variables
-            As in :meth:`sdmodels.Model.run`.
+            As in :meth:`clusterdyn.sdmodels.Model.run`.
         check_finite : bool
             Raise :class:`SimulationError` if a run produced NaN or infinite values (default).
             With False they are returned as they are.
@@ -306,9 +307,10 @@ def compile_model(model: Model, backend: str = "numba") -> VectorizedModel:
     backend : {"numba", "numpy"}
         ``"numba"`` (default): a compiled loop per parameter set, parallel over threads;
         ``"numpy"``: array operations over all sets at once, no compiler needed. Both agree
-        with PySD to 1e-9 (tested); see :mod:`sdmodels._backends`.
+        with PySD to 1e-9 (tested); see :mod:`clusterdyn.sdmodels._backends`.
 
-    The generated code is cached in :func:`sdmodels.translation.cache_root` under the model's
+    The generated code is cached in :func:`clusterdyn.sdmodels.translation.cache_root` under the
+    model's
     SHA-256, the PySD version and a digest of the generator, and in memory per process.
 
     Raises

@@ -21,7 +21,7 @@ def _private_translation_cache(tmp_path_factory: pytest.TempPathFactory) -> None
 def model():
     """The model with the .mdl's own parameter values: the structure tests and the golden
     trajectory are about the equations, not about a particular fit."""
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     return load_model("salmon_cluster", defaults="mdl")
 

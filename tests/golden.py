@@ -8,7 +8,7 @@ GOLDEN_FILE = Path(__file__).parent / "golden" / "salmon_cluster_default.csv"
 
 
 def main() -> None:
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     load_model("salmon_cluster", defaults="mdl").run().to_csv(GOLDEN_FILE, float_format="%.12g")
     print(f"wrote {GOLDEN_FILE}")

@@ -1,6 +1,7 @@
 """Compare regenerated text files with committed ones at the precision they are written at.
 
-The committed results are rounded (see :mod:`calibration.results`) well above floating-point
+The committed results are rounded (see :mod:`clusterdyn.calibration.results`) well above
+floating-point
 noise, but a value that lands on a rounding boundary can still flip its last written digit on
 another processor (other BLAS kernels, other SIMD paths of numpy's ``exp``/``log``). So the
 tests compare the *text* exactly and each *number* up to one unit of its own last written

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdmodels import ModelInputError, SimulationError, load_model, translation
-from sdmodels._backends import HEADER, simulator
-from sdmodels.vectorized import compile_model
+from clusterdyn.sdmodels import ModelInputError, SimulationError, load_model, translation
+from clusterdyn.sdmodels._backends import HEADER, simulator
+from clusterdyn.sdmodels.vectorized import compile_model
 
 SOURCE = Path(translation.__file__).with_name("salmon_cluster.mdl")
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calibration import calibrated_parameters
-from calibration.data_io import DATA_DIR, load_observations
-from calibration.fit import calibrate
-from calibration.results import RESULTS_DIR, _sha256
-from calibration.spec import SPEC_DIR, SpecError, load_spec
+from clusterdyn.calibration import calibrated_parameters
+from clusterdyn.calibration.data_io import DATA_DIR, load_observations
+from clusterdyn.calibration.fit import calibrate
+from clusterdyn.calibration.results import RESULTS_DIR, _sha256
+from clusterdyn.calibration.spec import SPEC_DIR, SpecError, load_spec
 from clusterdyn.cli import main
 
 SHIPPED = RESULTS_DIR / "salmon_cluster.toml"

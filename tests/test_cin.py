@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from clusterdyn.cli import main
-from scenarios import engine
-from scenarios.catalog import available
-from scenarios.cin import cin_text, read_cin, shipped_cin_texts
-from sdmodels import load_model
+from clusterdyn.scenarios import engine
+from clusterdyn.scenarios.catalog import available
+from clusterdyn.scenarios.cin import cin_text, read_cin, shipped_cin_texts
+from clusterdyn.sdmodels import load_model
 
 CIN_DIR = Path("sdmodels/cin")
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from clusterdyn.cli import main
-from sdmodels import PUBLIC_OUTPUTS
+from clusterdyn.sdmodels import PUBLIC_OUTPUTS
 
 
 def test_run_writes_all_public_outputs_for_1978_2003(tmp_path, capsys):

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration import data_io
-from calibration.data_io import (
+from clusterdyn.calibration import data_io
+from clusterdyn.calibration.data_io import (
     DATA_DIR,
     OBSERVATION_SCHEMA,
     DataError,

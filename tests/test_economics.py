@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scenarios.economics import (
+from clusterdyn.scenarios.economics import (
     INFLATION_AFTER_DATA,
     Economics,
     deflator,
@@ -17,7 +17,7 @@ from scenarios.economics import (
     price_index,
     stage_year_weights,
 )
-from sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.errors import ModelInputError
 
 
 def test_deflator_is_one_in_2003_and_follows_the_cpi():
@@ -84,9 +84,9 @@ def test_stage_year_weights_count_partial_years():
 def test_the_linear_cost_equals_the_scenario_engines_cost_series():
     """The optimiser's cost coefficients give the NPV of scenarios.costs.cost_series,
     including a stage starting mid-year."""
-    from policy.schedule import cost_coefficients, parameter_names, scenario_vector
-    from scenarios.costs import cost_series, load_costs
-    from scenarios.spec import load
+    from clusterdyn.policy.schedule import cost_coefficients, parameter_names, scenario_vector
+    from clusterdyn.scenarios.costs import cost_series, load_costs
+    from clusterdyn.scenarios.spec import load
 
     costs, economics = load_costs(), Economics(rate=0.06)
     scenario = load("historical")
@@ -100,8 +100,7 @@ def test_the_linear_cost_equals_the_scenario_engines_cost_series():
 
 
 def test_kpi_table_has_npvs_and_a_benefit_cost_ratio():
-    import scenarios
-
+    from clusterdyn import scenarios
     table = scenarios.compare(["historical", "no_policy"])
     hist, ref = table.loc["historical"], table.loc["no_policy"]
     assert np.isnan(ref["benefit_cost_ratio"])

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ensembles.bands import (
+from clusterdyn.ensembles.bands import (
     BAND_COLUMNS,
     BANDS,
     band_table,
@@ -22,8 +22,8 @@ from ensembles.bands import (
     monte_carlo_bands,
     sampling_ranges,
 )
-from ensembles.command import main
-from ensembles.distributed import (
+from clusterdyn.ensembles.command import main
+from clusterdyn.ensembles.distributed import (
     ClusterError,
     dask_client,
     dataset_bands,
@@ -31,10 +31,16 @@ from ensembles.distributed import (
     read_variable,
     stream_to_parquet,
 )
-from ensembles.runner import plan_ensemble, run_ensemble
-from ensembles.sensitivity import KPIS, build_problem, factor_names, morris_indices, sobol_indices
-from sdmodels import PUBLIC_OUTPUTS, ModelInputError
-from sdmodels.vectorized import compile_model
+from clusterdyn.ensembles.runner import plan_ensemble, run_ensemble
+from clusterdyn.ensembles.sensitivity import (
+    KPIS,
+    build_problem,
+    factor_names,
+    morris_indices,
+    sobol_indices,
+)
+from clusterdyn.sdmodels import PUBLIC_OUTPUTS, ModelInputError
+from clusterdyn.sdmodels.vectorized import compile_model
 
 N_BANDS = 256
 
@@ -299,12 +305,12 @@ def test_posterior_samples_keep_the_calibrated_correlation(model, ranges):
     error with 20,000 draws is about 0.01; truncation at the search bounds shifts it a little."""
     import tomllib
 
-    from calibration.shipped import RESULTS_DIR
+    from clusterdyn.calibration.shipped import RESULTS_DIR
 
     samples, _, _ = bands_samples(model, 20_000, seed=5, sampling="posterior")
     again, _, _ = bands_samples(model, 20_000, seed=5, sampling="posterior")
     pd.testing.assert_frame_equal(samples, again)
-    from calibration.spec import load_spec
+    from clusterdyn.calibration.spec import load_spec
 
     search = {p.name: (p.lower, p.upper) for p in load_spec(model).parameters}
     for name in samples.columns:
@@ -339,7 +345,7 @@ def test_posterior_samples_keep_the_calibrated_correlation(model, ranges):
 
 
 def test_posterior_sampling_needs_the_covariance(model, tmp_path):
-    from calibration.shipped import RESULTS_DIR
+    from clusterdyn.calibration.shipped import RESULTS_DIR
 
     text = (RESULTS_DIR / f"{model.name}.toml").read_text()
     path = tmp_path / "no_corr.toml"

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from calibration.data_io import (
+from clusterdyn.calibration.data_io import (
     DATA_DIR,
     OBSERVATIONS_FILE,
     UNITS_FILE,
     DataError,
     load_observations,
 )
-from calibration.spec import SPEC_DIR, SpecError, load_spec
+from clusterdyn.calibration.spec import SPEC_DIR, SpecError, load_spec
 
 SPEC = (SPEC_DIR / "salmon_cluster.toml").read_text(encoding="utf-8")
 
@@ -69,8 +69,7 @@ def test_data_whose_columns_disagree_are_refused(tmp_path, column, year, factor)
 
 def test_a_base_given_as_a_path_is_found_beside_the_file_not_in_the_working_dir(
         tmp_path, monkeypatch):
-    import scenarios
-
+    from clusterdyn import scenarios
     here, elsewhere = tmp_path / "mine", tmp_path / "elsewhere"
     here.mkdir()
     elsewhere.mkdir()
@@ -114,7 +113,7 @@ def test_an_output_never_replaces_a_shipped_input(capsys, target):
 
 def test_an_output_never_replaces_the_commands_own_input(tmp_path, capsys):
     from clusterdyn.cli import main
-    from scenarios.spec import SHIPPED_DIR
+    from clusterdyn.scenarios.spec import SHIPPED_DIR
 
     mine = tmp_path / "mine.toml"
     mine.write_text((SHIPPED_DIR / "historical.toml").read_text().replace(
@@ -128,8 +127,8 @@ def test_an_output_never_replaces_the_commands_own_input(tmp_path, capsys):
 def test_a_condition_on_time_says_to_use_a_calendar_start(model):
     from pathlib import Path
 
-    import scenarios
-    from scenarios.spec import parse_condition
+    from clusterdyn import scenarios
+    from clusterdyn.scenarios.spec import parse_condition
 
     with pytest.raises(scenarios.ScenarioError, match="write start = 1990"):
         parse_condition("Time >= 1990", Path("s.toml"), "stages.maturing.start", model)
@@ -148,8 +147,8 @@ def test_check_refuses_zero_samples(capsys):
     (None, "1.9", "outside its declared range"),  # None: the default, whatever its value
 ])
 def test_check_reports_inverted_ranges_and_defaults_outside_them(tmp_path, old, new, problem):
-    from sdmodels import load_model
-    from validation.units import check_declarations, check_units
+    from clusterdyn.sdmodels import load_model
+    from clusterdyn.validation.units import check_declarations, check_units
 
     source = load_model(defaults="mdl").mdl_path.read_text(encoding="utf-8")
     start = source.index("Normal investment fraction=")
@@ -236,7 +235,7 @@ def test_a_tampered_or_misshapen_figure_run_cache_entry_is_recomputed(tmp_path, 
 
     import pandas as pd
 
-    from figures.cache import ResultCache
+    from clusterdyn.figures.cache import ResultCache
 
     cache = ResultCache(tmp_path / "results")
     params = {"Normal investment fraction": 0.8}
@@ -255,7 +254,7 @@ def test_a_tampered_or_misshapen_figure_run_cache_entry_is_recomputed(tmp_path, 
 
 
 def test_an_unwritable_figure_run_cache_is_one_notice(tmp_path, model, capsys):
-    from figures.cache import ResultCache
+    from clusterdyn.figures.cache import ResultCache
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -319,7 +318,7 @@ def test_an_output_folder_where_nothing_can_be_created_is_refused_before_the_sea
                                                                                    monkeypatch):
     """``calibrate -o /proc/x.toml`` searched for a while and then failed (os.access says yes
     to root)."""
-    from calibration import fit
+    from clusterdyn.calibration import fit
     from clusterdyn.cli import main
 
     def never(*args, **kwargs):

@@ -20,20 +20,20 @@ import pandas as pd
 import pytest
 from matplotlib.colors import rgb_to_hsv, to_hex, to_rgb
 
-from ensembles.bands import BANDS
-from figures import FIGURES, render
-from figures.cache import ResultCache
-from figures.command import main
-from figures.inputs import (
+from clusterdyn.ensembles.bands import BANDS
+from clusterdyn.figures import FIGURES, render
+from clusterdyn.figures.cache import ResultCache
+from clusterdyn.figures.command import main
+from clusterdyn.figures.inputs import (
     HOLDOUT_FILE,
     FigureInputs,
     MissingInput,
     relative,
     rounded,
 )
-from figures.registry import FigureSpec
-from figures.rendering import MANIFEST, sha256_file
-from figures.style import FORMATS, OKABE_ITO, style_context
+from clusterdyn.figures.registry import FigureSpec
+from clusterdyn.figures.rendering import MANIFEST, sha256_file
+from clusterdyn.figures.style import FORMATS, OKABE_ITO, style_context
 
 HAVE_HOLDOUT = HOLDOUT_FILE.is_file()
 
@@ -165,7 +165,7 @@ def test_failed_render_leaves_the_folder_untouched(first, tmp_path, monkeypatch)
 
 
 def test_compute_functions_return_the_expected_columns(inputs):
-    from figures import fit, policy, structure
+    from clusterdyn.figures import fit, policy, structure
 
     frame = fit.compute_calibration_fit(inputs)
     assert list(frame.columns) == fit.FIT_COLUMNS
@@ -194,14 +194,14 @@ def test_compute_functions_return_the_expected_columns(inputs):
     assert list(edges.columns) == structure.EDGE_COLUMNS
     assert set(nodes.loc[nodes["kind"] == "stock", "variable"]) == set(inputs.model.stocks)
     # every loop link inside one sector is drawn, from the model's own dependencies
-    from sdmodels.loops import load_loops
+    from clusterdyn.sdmodels.loops import load_loops
 
     home = dict(zip(nodes["variable"], nodes["home_sector"], strict=True))
     drawn = set(zip(edges["source"], edges["target"], strict=True))
     for loop in load_loops(inputs.model.mdl_path):
         for cause, effect in loop.links:
             assert (cause, effect) in drawn or home.get(cause) != home.get(effect)
-    from figures import uncertainty
+    from clusterdyn.figures import uncertainty
 
     bands, reference = uncertainty.compute_bands(inputs)
     assert set(bands["variable"]) == set(uncertainty.BAND_VARIABLES)
@@ -218,8 +218,7 @@ def test_compute_functions_return_the_expected_columns(inputs):
 
 
 def test_cache_returns_the_run_bit_for_bit_and_keys_on_the_inputs(inputs, tmp_path):
-    import scenarios
-
+    from clusterdyn import scenarios
     cache = ResultCache(tmp_path / "results")
     scenario = inputs.scenario("historical")
     fresh = cache.scenario_run(inputs.model, scenario, inputs.calibrated_params, inputs.costs)
@@ -266,15 +265,15 @@ def test_identification_reads_the_shipped_profiles_and_never_optimises(inputs, m
     """compute_profiles takes the profiles from the committed CSVs (no optimiser runs at
     render time, so the figure does not depend on the processor) and runs the model only for
     the forecasts of the accepted points."""
-    import calibration.fit
-    import calibration.profile
-    from calibration.profile import read_profile_csv
-    from figures import identification
-    from figures.inputs import profile_path
+    from clusterdyn.calibration import fit as calibration_fit
+    from clusterdyn.calibration import profile as calibration_profile
+    from clusterdyn.calibration.profile import read_profile_csv
+    from clusterdyn.figures import identification
+    from clusterdyn.figures.inputs import profile_path
 
-    for target, name in ((calibration.profile, "profile_from_results"),
-                         (calibration.profile, "profile_parameter"),
-                         (calibration.profile, "refine"), (calibration.fit, "refine"),
+    for target, name in ((calibration_profile, "profile_from_results"),
+                         (calibration_profile, "profile_parameter"),
+                         (calibration_profile, "refine"), (calibration_fit, "refine"),
                          (identification, "profile_from_results")):
         monkeypatch.setattr(target, name, _raise, raising=False)
     profiles, forecasts = identification.compute_profiles(inputs)
@@ -291,7 +290,7 @@ def test_identification_reads_the_shipped_profiles_and_never_optimises(inputs, m
 
 
 def test_identification_hashes_the_shipped_profiles_as_inputs(inputs):
-    from figures.inputs import profile_path
+    from clusterdyn.figures.inputs import profile_path
 
     files = {relative(p) for p in FIGURES["identification"].input_files(inputs)}
     assert {relative(profile_path(inputs.holdout_file)),
@@ -323,7 +322,7 @@ def test_rounded_keeps_six_significant_digits_of_floats_only():
 
 
 def _compute_outputs(inputs, name):
-    from figures import (
+    from clusterdyn.figures import (
         fit,
         forecast,
         identification,
@@ -332,7 +331,7 @@ def _compute_outputs(inputs, name):
         policy_analysis,
         uncertainty,
     )
-    from scenarios.loop_dominance import RESULTS_SCENARIOS
+    from clusterdyn.scenarios.loop_dominance import RESULTS_SCENARIOS
 
     computes = {
         "calibration_fit": lambda: [fit.compute_calibration_fit(inputs)],
@@ -470,7 +469,7 @@ def test_no_policy_and_static_policy_differ_in_hue_grey_and_dash(inputs):
 
 
 def test_figures_command_counts_in_the_singular_and_plural(tmp_path, capsys):
-    from figures.command import plural
+    from clusterdyn.figures.command import plural
 
     assert plural(1, "figure") == "1 figure" and plural(3, "file") == "3 files"
     assert plural(0, "model run") == "0 model runs"
@@ -480,8 +479,8 @@ def test_figures_command_counts_in_the_singular_and_plural(tmp_path, capsys):
 
 
 def test_loop_dominance_stacks_reinforcing_above_and_balancing_below(inputs):
-    from figures import loops
-    from scenarios.loop_dominance import RESULTS_SCENARIOS
+    from clusterdyn.figures import loops
+    from clusterdyn.scenarios.loop_dominance import RESULTS_SCENARIOS
 
     scores, stages, shown = loops.compute_loop_dominance(RESULTS_SCENARIOS)
     assert set(scores["scenario"]) == set(RESULTS_SCENARIOS)

@@ -14,13 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from calibration import calibrated_parameters
-from calibration import fit as fit_module
+from clusterdyn.calibration import calibrated_parameters
+from clusterdyn.calibration import fit as fit_module
 from clusterdyn.cli import MAX_YEAR as CLI_MAX_YEAR
 from clusterdyn.cli import MIN_DT as CLI_MIN_DT
 from clusterdyn.cli import main
-from sdmodels import ModelInputError, load_model
-from sdmodels.model import MAX_YEAR, MIN_DT
+from clusterdyn.sdmodels import ModelInputError, load_model
+from clusterdyn.sdmodels.model import MAX_YEAR, MIN_DT
 
 CLI = [sys.executable, "-m", "clusterdyn.cli"]
 
@@ -204,7 +204,7 @@ def test_ctrl_c_during_figures_ends_in_one_line_and_leaves_no_partial_file(tmp_p
 
 
 def _spec_with_data(tmp_path: Path, data: str) -> Path:
-    from calibration.spec import SPEC_DIR
+    from clusterdyn.calibration.spec import SPEC_DIR
 
     text = (SPEC_DIR / "salmon_cluster.toml").read_text(encoding="utf-8")
     spec = tmp_path / "spec.toml"
@@ -217,8 +217,8 @@ def test_a_specs_data_key_is_honoured_relative_to_the_spec(tmp_path, model):
     """Before the fix the shipped data were always used, whatever ``data`` said."""
     import shutil
 
-    from calibration.data_io import DATA_DIR, UNITS_FILE, load_observations
-    from calibration.spec import load_spec
+    from clusterdyn.calibration.data_io import DATA_DIR, UNITS_FILE, load_observations
+    from clusterdyn.calibration.spec import load_spec
 
     tripled = load_observations()
     tripled["chile_salmon_production_t"] *= 3  # and the columns that must agree with it
@@ -248,8 +248,7 @@ def test_a_missing_data_file_is_one_error_before_any_fitting(tmp_path, capsys):
 
 
 def test_a_scenario_built_in_code_is_validated_and_runs_like_its_file(model):
-    import scenarios
-
+    from clusterdyn import scenarios
     keys = {"name": "export_promotion_first", "description": "d", "rationale": "r",
             "base": "historical", "levers": {"export_promotion": [1, 0.5, 0.5]}}
     in_code = scenarios.from_dict(keys)

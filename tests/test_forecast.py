@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calibration.objective import SparseDataWarning
-from calibration.shipped import RESULTS_DIR
-from forecasting import evaluate, pipeline, shipped
-from forecasting.command import TABLES
-from sdmodels.errors import ModelInputError
+from clusterdyn.calibration.objective import SparseDataWarning
+from clusterdyn.calibration.shipped import RESULTS_DIR
+from clusterdyn.forecasting import evaluate, pipeline, shipped
+from clusterdyn.forecasting.command import TABLES
+from clusterdyn.sdmodels.errors import ModelInputError
 
 HOLDOUT = RESULTS_DIR / "salmon_cluster_until_1995.toml"
 FULL = RESULTS_DIR / "salmon_cluster.toml"
@@ -46,7 +46,7 @@ def test_every_method_forecasts_every_target_with_nested_intervals(from_1995):
 
 
 def test_the_model_point_is_the_run_at_the_estimates(from_1995):
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     run = load_model(defaults="mdl").with_calibration(HOLDOUT).run()
     model = from_1995.forecasts.query("method == 'model' and variable == 'Production'")
@@ -89,8 +89,8 @@ def test_aggregates_are_the_means_of_the_cells(from_1995):
 def test_the_posterior_predictive_is_wider_than_parameter_uncertainty(from_1995):
     # Observation error is added to the trajectories: even at horizon 1 the 90% interval of
     # production is at least as wide as 2 x 1.645 x s x sigma on the log scale.
-    from calibration.results import read_results
-    from forecasting.predictive import FittedCalibration
+    from clusterdyn.calibration.results import read_results
+    from clusterdyn.forecasting.predictive import FittedCalibration
 
     fitted = FittedCalibration.from_results(read_results(HOLDOUT))
     first = from_1995.forecasts.query("method == 'model' and variable == 'Production' and "
@@ -207,15 +207,15 @@ def test_committed_tables_are_consistent():
 
 
 def test_forecast_and_calibration_constants_agree():
-    from forecasting import command
-    from sdmodels.model import MAX_YEAR
+    from clusterdyn.forecasting import command
+    from clusterdyn.sdmodels.model import MAX_YEAR
 
     assert command.MAX_YEAR == MAX_YEAR
 
 
 def test_run_takes_any_results_file(tmp_path):
     from clusterdyn.cli import main
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     out = tmp_path / "run.csv"
     assert main(["run", "--results", str(HOLDOUT), "-o", str(out)]) == 0
@@ -245,7 +245,7 @@ def test_the_committed_evaluation_regenerates():
     (measured under an emulated other processor: point forecasts 1.6%, mean CRPS 9.5%, 90%
     coverage 2 of 13 years, ranks unchanged); limits at about 2.5 times that.
     """
-    from forecasting.evaluate import aggregate
+    from clusterdyn.forecasting.evaluate import aggregate
     from tests.precision import differences
 
     committed = pd.read_csv(shipped.SKILL_FILE).query("origin == 1990").reset_index(drop=True)
@@ -272,7 +272,7 @@ def test_the_committed_forecast_beyond_2003_regenerates():
     """The figure set's 2004-2012 forecast (full calibration, shipped draws, seeded noise) is
     what the pipeline computes now: the same years and methods, no data to score, points to
     1e-4 (the draws and the noise are fixed; only the runs' last bits may move)."""
-    from calibration.shipped import DEFAULT_RESULTS
+    from clusterdyn.calibration.shipped import DEFAULT_RESULTS
 
     committed = pd.read_csv(shipped.BEYOND_DIR / "forecast.csv")
     again = pipeline.forecast(2003, results=DEFAULT_RESULTS, horizon=shipped.BEYOND_HORIZON,

@@ -23,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from forecasting.pipeline import _one_thread_per_process
+from clusterdyn.forecasting.pipeline import _one_thread_per_process
 
 REPLICATIONS = 8
 ORIGIN = 1995
@@ -33,8 +33,8 @@ COVERAGE_BAND = (0.80, 0.97)
 
 
 def _setup():
-    from calibration.spec import load_spec
-    from sdmodels import load_model
+    from clusterdyn.calibration.spec import load_spec
+    from clusterdyn.sdmodels import load_model
 
     truth = load_model()  # the shipped calibration is the truth
     spec = load_spec(truth.with_mdl_defaults())
@@ -46,7 +46,7 @@ def simulated_observations(truth, spec, observations: pd.DataFrame,
                            seed: int) -> pd.DataFrame:
     """The data with every target replaced, where observed, by the truth's run plus the
     spec's observation error on the target's transform."""
-    from forecasting.predictive import observation_scale, transform, untransform
+    from clusterdyn.forecasting.predictive import observation_scale, transform, untransform
 
     run = truth.run(variables=sorted({t.variable for t in spec.targets}))
     rng = np.random.default_rng(seed)
@@ -63,7 +63,7 @@ def replication(seed: int) -> np.ndarray:
     """90% coverage of production and price, 1996-2003, for one simulated data set."""
     import warnings
 
-    from forecasting.pipeline import forecast
+    from clusterdyn.forecasting.pipeline import forecast
 
     warnings.simplefilter("error")
     warnings.filterwarnings("ignore", "chardet.universaldetector is deprecated")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from forecasting import baselines, scores
+from clusterdyn.forecasting import baselines, scores
 
 
 # -- scores ------------------------------------------------------------------------------------

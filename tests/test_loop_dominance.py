@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from clusterdyn.cli import LOOP_SCENARIOS, main
-from scenarios.loop_dominance import (
+from clusterdyn.scenarios.loop_dominance import (
     PROJECTION,
     RESULTS_DIR,
     RESULTS_SCENARIOS,
@@ -23,7 +23,7 @@ from scenarios.loop_dominance import (
     _spells,
     loop_dominance,
 )
-from scenarios.loops_command import FILES, short_chain
+from clusterdyn.scenarios.loops_command import FILES, short_chain
 
 TOLERANCE = 0.01
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdmodels import load_model
-from sdmodels.loop_graph import build_graph, expand_loop, find_loops
-from sdmodels.loop_scores import (
+from clusterdyn.sdmodels import load_model
+from clusterdyn.sdmodels.loop_graph import build_graph, expand_loop, find_loops
+from clusterdyn.sdmodels.loop_scores import (
     auxiliary_link_scores,
     flow_link_scores,
     link_scores,
@@ -18,8 +18,8 @@ from sdmodels.loop_scores import (
     relative_loop_scores,
     trajectory,
 )
-from sdmodels.loops import load_loops
-from sdmodels.model import Model, _pysd_deprecations_silenced
+from clusterdyn.sdmodels.loops import load_loops
+from clusterdyn.sdmodels.model import Model, _pysd_deprecations_silenced
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ltm"
 CONTROL = {"Time", "INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER"}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sdmodels.layout import dependencies, parse_equations
-from sdmodels.loops import load_loops
+from clusterdyn.sdmodels.layout import dependencies, parse_equations
+from clusterdyn.sdmodels.loops import load_loops
 
 
 def test_every_documented_loop_is_closed_in_the_equations(model):

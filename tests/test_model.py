@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calibration.data_io import load_observations
-from calibration.rest_of_world import rest_of_world_supply
-from sdmodels import PUBLIC_OUTPUTS, ModelInputError
-from sdmodels.layout import parse_equations
+from clusterdyn.calibration.data_io import load_observations
+from clusterdyn.calibration.rest_of_world import rest_of_world_supply
+from clusterdyn.sdmodels import PUBLIC_OUTPUTS, ModelInputError
+from clusterdyn.sdmodels.layout import parse_equations
 
 STAGE_YEARS = {1: range(1978, 1986), 2: range(1986, 1996), 3: range(1996, 2004)}
 SHARES = (
@@ -58,7 +58,7 @@ def test_lifecycle_behaviour_has_the_order_of_table_3_1():
     is tested as: stage-end production within a factor 3 of the table's figure, and each
     stage's mean price within a factor 1.5 of the table's range.
     """
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     calibrated = load_model("salmon_cluster").run(variables=["Production", "Price"])
     prod = calibrated["Production"]
@@ -134,7 +134,7 @@ def test_stocks_nonnegative_and_shares_bounded_over_the_parameter_box(model):
 
     Runs on the compiled runner, which equals PySD's run to 1e-9 over the same box
     (tests/test_vectorized.py): 25 PySD runs took 50 s of CI time, these take milliseconds."""
-    from sdmodels.vectorized import compile_model
+    from clusterdyn.sdmodels.vectorized import compile_model
 
     runner = compile_model(model)
 
@@ -155,7 +155,7 @@ def test_stocks_nonnegative_and_shares_bounded_over_the_parameter_box(model):
 
 def test_halving_the_time_step_changes_outputs_by_less_than_one_percent():
     """On the shipped (calibrated) run, the run that reports and figures use."""
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     calibrated = load_model("salmon_cluster")
     base = calibrated.run()
@@ -165,7 +165,7 @@ def test_halving_the_time_step_changes_outputs_by_less_than_one_percent():
 
 
 def test_a_run_never_changes_the_model(model):
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     changed = model.run(params={"Normal investment fraction": 0.9}, until=2010, dt=1 / 32)
     after = model.run()
@@ -305,7 +305,7 @@ def model_doc_py_names(model):
 
 
 def test_translation_is_cached_outside_the_package(model):
-    from sdmodels.translation import translated_path
+    from clusterdyn.sdmodels.translation import translated_path
 
     py_file = translated_path(model.mdl_path)
     assert model.mdl_path.parent not in py_file.parents
@@ -351,7 +351,7 @@ def test_bad_run_settings_raise_clear_errors(model, kwargs, message):
 
 
 def test_unknown_model_name_lists_the_shipped_models():
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     with pytest.raises(ModelInputError, match="salmon_cluster"):
         load_model("salmon")

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from policy.search import feasible_rows, fractional_knapsack, maximise
-from sdmodels.errors import ModelInputError
+from clusterdyn.policy.search import feasible_rows, fractional_knapsack, maximise
+from clusterdyn.sdmodels.errors import ModelInputError
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -66,7 +66,7 @@ def test_bad_budget_is_one_clear_error():
 @pytest.fixture(scope="module")
 def small_result():
     """A short optimisation on the model: 3 draws, a few generations, two frontier points."""
-    from policy.optimize import optimize
+    from clusterdyn.policy.optimize import optimize
 
     return optimize(draws=3, maxiter=4, frontier=(0.5,), frontier_maxiter=2, replicates=1)
 
@@ -84,7 +84,7 @@ def test_optimum_beats_every_shipped_scenario_within_the_budget(small_result):
 
 def test_optimum_beats_a_more_expensive_scenario_at_its_own_cost():
     """At export_promotion_first's cost, the optimum is at least as good as it."""
-    from policy.optimize import optimize
+    from clusterdyn.policy.optimize import optimize
 
     result = optimize(budget=268.61, draws=2, maxiter=3, frontier=(), replicates=0)
     assert "export_promotion_first" in result.shipped.index
@@ -115,11 +115,11 @@ def test_written_schedule_is_a_scenario_that_reproduces_its_value(small_result, 
     the scenario engine gives the same NPV as the optimiser's evaluator (calibrated point)."""
     import pandas as pd
 
-    import scenarios
-    from policy.command import result_files
-    from policy.evaluate import Evaluator
-    from policy.optimize import make_evaluator
-    from scenarios.economics import Economics, npv_of_exports
+    from clusterdyn import scenarios
+    from clusterdyn.policy.command import result_files
+    from clusterdyn.policy.evaluate import Evaluator
+    from clusterdyn.policy.optimize import make_evaluator
+    from clusterdyn.scenarios.economics import Economics, npv_of_exports
 
     texts = result_files(small_result)
     path = tmp_path / "optimal_switched.toml"
@@ -133,8 +133,8 @@ def test_written_schedule_is_a_scenario_that_reproduces_its_value(small_result, 
 
 
 def test_same_seed_same_bytes():
-    from policy.command import result_files
-    from policy.optimize import optimize
+    from clusterdyn.policy.command import result_files
+    from clusterdyn.policy.optimize import optimize
 
     def files() -> dict[str, str]:
         return result_files(optimize(draws=2, maxiter=2, frontier=(), replicates=0))
@@ -151,7 +151,7 @@ def test_same_seed_same_bytes():
     ({"maxiter": 0}, "maxiter"),
 ])
 def test_bad_input_is_one_clear_error(kwargs, message):
-    from policy.optimize import optimize
+    from clusterdyn.policy.optimize import optimize
 
     with pytest.raises(ModelInputError, match=message):
         optimize(**kwargs)
@@ -167,7 +167,7 @@ def test_cli_bad_input_is_one_line_exit_2():
 
 
 def test_parser_objectives_match_the_evaluator():
-    from policy.command import OBJECTIVE_NAMES
-    from policy.evaluate import OBJECTIVES
+    from clusterdyn.policy.command import OBJECTIVE_NAMES
+    from clusterdyn.policy.evaluate import OBJECTIVES
 
     assert tuple(OBJECTIVES) == OBJECTIVE_NAMES

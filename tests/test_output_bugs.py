@@ -8,14 +8,14 @@ import re
 import numpy as np
 import pytest
 
-from calibration.data_io import load_observations
-from calibration.results import CalibrationResult, ParameterEstimate
-from calibration.shipped import DEFAULT_RESULTS
-from calibration.spec import load_spec
-from calibration.statistics import FitStatistics, TheilStatistics
+from clusterdyn.calibration.data_io import load_observations
+from clusterdyn.calibration.results import CalibrationResult, ParameterEstimate
+from clusterdyn.calibration.shipped import DEFAULT_RESULTS
+from clusterdyn.calibration.spec import load_spec
+from clusterdyn.calibration.statistics import FitStatistics, TheilStatistics
 from clusterdyn.cli import build_parser, main
-from sdmodels import ModelInputError
-from sdmodels.vectorized import compile_model
+from clusterdyn.sdmodels import ModelInputError
+from clusterdyn.sdmodels.vectorized import compile_model
 
 
 def _stats(n: int, r2: float, mape: float, rmse: float, u: float, dw: float) -> FitStatistics:
@@ -80,14 +80,14 @@ def test_calibrate_refuses_fewer_observations_than_parameters(tmp_path, capsys):
 
 
 def test_python_api_refuses_too_few_observations_too(model):
-    from calibration.fit import calibrate
+    from clusterdyn.calibration.fit import calibrate
 
     with pytest.raises(ModelInputError, match="3 observations for 16 free parameters"):
         calibrate(model, until=1980, quick=True, progress=False)
 
 
 def test_observation_rule_refuses_up_to_p_and_warns_below_2p():
-    from calibration.objective import SparseDataWarning, check_observations
+    from clusterdyn.calibration.objective import SparseDataWarning, check_observations
 
     for n in (0, 1, 11):
         with pytest.raises(ModelInputError, match=f"{n} observations? for 11 free"):
@@ -108,7 +108,7 @@ def test_observation_rule_refuses_up_to_p_and_warns_below_2p():
 
 
 def test_the_objective_of_the_python_api_warns_about_sparse_data(model):
-    from calibration.objective import Objective, SparseDataWarning
+    from clusterdyn.calibration.objective import Objective, SparseDataWarning
 
     spec = load_spec(model)
     with pytest.warns(SparseDataWarning,
@@ -141,7 +141,7 @@ def test_posterior_reports_a_missing_results_file_before_the_burn_in(tmp_path, c
 
 def test_posterior_burn_in_defaults_to_a_sixth_of_the_steps(tmp_path, capsys):
     """``--steps 60`` alone used to fail on the 2,000-step default burn-in; it now drops 10."""
-    from calibration.posterior import default_burn
+    from clusterdyn.calibration.posterior import default_burn
 
     assert [default_burn(s) for s in (12_000, 100, 60, 6, 2)] == [2_000, 16, 10, 1, 1]
     out = tmp_path / "draws.csv"
@@ -181,7 +181,7 @@ def test_no_help_shows_a_percent_escape():
 # --- e. singular and plural --------------------------------------------------------------------
 
 def test_plural_helper():
-    from calibration.command import plural
+    from clusterdyn.calibration.command import plural
 
     assert [plural(n, "run") for n in (0, 1, 2, 1523)] == ["0 runs", "1 run", "2 runs",
                                                            "1,523 runs"]

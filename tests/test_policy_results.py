@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policy.shipped import OPTIMIZE_DIR, ROBUSTNESS_DIR
+from clusterdyn.policy.shipped import OPTIMIZE_DIR, ROBUSTNESS_DIR
 
 REL = 1e-4
 
@@ -29,15 +29,15 @@ def settings():
 
 @pytest.fixture(scope="module")
 def evaluator(settings):
-    from policy.optimize import make_evaluator
+    from clusterdyn.policy.optimize import make_evaluator
 
     return make_evaluator(settings["objective"], settings["draws"], settings["seed"],
                           settings["until"], float(settings["rate"]))
 
 
 def _schedule(kind: str) -> np.ndarray:
-    from policy.schedule import scenario_vector
-    from scenarios.spec import load
+    from clusterdyn.policy.schedule import scenario_vector
+    from clusterdyn.scenarios.spec import load
 
     return scenario_vector(load(OPTIMIZE_DIR / f"optimal_{kind}.toml"))
 
@@ -58,8 +58,8 @@ def test_committed_optima_regenerate_and_respect_the_budget(settings, evaluator)
 
 def test_the_optimum_beats_every_shipped_scenario_within_its_budget(settings, evaluator):
     """Issue 16's target, on the committed result: recomputed values, not the file's."""
-    from policy.schedule import scenario_vector
-    from scenarios.spec import load
+    from clusterdyn.policy.schedule import scenario_vector
+    from clusterdyn.scenarios.spec import load
 
     shipped = pd.read_csv(OPTIMIZE_DIR / "shipped.csv", index_col="scenario")
     best = float(evaluator.robust(evaluator.values(_schedule("switched")),
@@ -88,7 +88,7 @@ def test_the_value_of_switching_is_the_per_draw_difference(settings):
 def test_committed_win_probabilities_regenerate_for_the_optima():
     """The Latin hypercube depends on the sample size and seed only, so a run with three of
     the scenarios gives the committed probabilities of their pairs."""
-    from policy.robustness import ranking_robustness
+    from clusterdyn.policy.robustness import ranking_robustness
 
     names = ["historical", str(OPTIMIZE_DIR / "optimal_switched.toml"),
              str(OPTIMIZE_DIR / "optimal_static.toml")]

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calibration.fit import calibrate
-from calibration.posterior import posterior_from_results, sample_posterior
-from calibration.shipped import posterior_path
-from calibration.spec import load_spec
+from clusterdyn.calibration.fit import calibrate
+from clusterdyn.calibration.posterior import posterior_from_results, sample_posterior
+from clusterdyn.calibration.shipped import posterior_path
+from clusterdyn.calibration.spec import load_spec
 from clusterdyn.cli import main
-from ensembles.bands import bands_samples
-from sdmodels import ModelInputError
+from clusterdyn.ensembles.bands import bands_samples
+from clusterdyn.sdmodels import ModelInputError
 from tests.precision import differences
 from tests.test_calibration import RECOVERY_TRUTH, _recovery_spec, synthetic_observations
 
@@ -82,7 +82,7 @@ def test_shipped_draws_are_what_the_sampler_writes_now(tmp_path, results):
     kept steps of every walker."""
     import re
 
-    from calibration.shipped import BURN, STEPS
+    from clusterdyn.calibration.shipped import BURN, STEPS
 
     shipped_file = posterior_path(RESULTS / results)
     settings = re.search(r"(\d+) walkers x ([\d,]+) steps \(first ([\d,]+) dropped\), keeping "

@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from calibration.fit import calibrate
-from calibration.objective import Objective
-from calibration.posterior import sample_posterior
-from calibration.priors import Prior, parse_prior
-from calibration.spec import SpecError, load_spec
-from sdmodels.vectorized import compile_model
+from clusterdyn.calibration.fit import calibrate
+from clusterdyn.calibration.objective import Objective
+from clusterdyn.calibration.posterior import sample_posterior
+from clusterdyn.calibration.priors import Prior, parse_prior
+from clusterdyn.calibration.spec import SpecError, load_spec
+from clusterdyn.sdmodels.vectorized import compile_model
 from tests.test_calibration import RECOVERY_TRUTH, _recovery_spec, synthetic_observations
 
 ELASTICITY = "Price elasticity of demand"

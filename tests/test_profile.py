@@ -10,21 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.fit import calibrate, refine
-from calibration.objective import Objective
-from calibration.profile import (
+from clusterdyn.calibration.fit import calibrate, refine
+from clusterdyn.calibration.objective import Objective
+from clusterdyn.calibration.profile import (
     CSV_COLUMNS,
     ProfilePoint,
     ProfileResult,
     profile_parameter,
     read_profile_csv,
 )
-from calibration.profile_command import report_markdown
-from calibration.results import read_results
-from calibration.spec import load_spec
+from clusterdyn.calibration.profile_command import report_markdown
+from clusterdyn.calibration.results import read_results
+from clusterdyn.calibration.spec import load_spec
 from clusterdyn.cli import main
-from sdmodels import ModelInputError
-from sdmodels.vectorized import compile_model
+from clusterdyn.sdmodels import ModelInputError
+from clusterdyn.sdmodels.vectorized import compile_model
 from tests.precision import NUMBER
 from tests.test_calibration import RECOVERY_TRUTH, _recovery_spec, synthetic_observations
 

@@ -18,8 +18,8 @@ YEARS = (1985, 1995, 2003)
 
 def kpi_block() -> str:
     """The KPI table of every shipped scenario, as ``clusterdyn scenarios`` writes it."""
-    import scenarios
-    from scenarios.kpis import kpi_markdown
+    from clusterdyn import scenarios
+    from clusterdyn.scenarios.kpis import kpi_markdown
 
     text = kpi_markdown(scenarios.compare())
     return text.split("\n\n", 1)[0].strip()  # the table; its definitions live in kpis.md
@@ -27,8 +27,8 @@ def kpi_block() -> str:
 
 def baseline_block() -> str:
     """The calibrated baseline (``clusterdyn run``) against FAO in three years."""
-    from calibration.data_io import load_observations
-    from sdmodels import load_model
+    from clusterdyn.calibration.data_io import load_observations
+    from clusterdyn.sdmodels import load_model
 
     run = load_model().run()
     fao = load_observations()
@@ -44,7 +44,7 @@ def baseline_block() -> str:
 
 def _skill_table(overall, variables: tuple[str, ...] = ("Production", "Price")) -> str:
     """Markdown: one row per method, MAPE / CRPS / 90% coverage / rank of each variable."""
-    from forecasting.evaluate import METHODS
+    from clusterdyn.forecasting.evaluate import METHODS
 
     head = "| method | " + " | ".join(
         f"{v}: MAPE | CRPS | 90% coverage | rank" for v in variables) + " |"
@@ -64,8 +64,8 @@ def forecast_1995_block() -> str:
     """Skill from origin 1995 in the committed rolling-origin evaluation."""
     import pandas as pd
 
-    from forecasting.evaluate import aggregate
-    from forecasting.shipped import SKILL_FILE
+    from clusterdyn.forecasting.evaluate import aggregate
+    from clusterdyn.forecasting.shipped import SKILL_FILE
 
     skill = pd.read_csv(SKILL_FILE)
     return _skill_table(aggregate(skill[skill["origin"] == 1995], ["variable"]))
@@ -75,8 +75,8 @@ def forecast_rolling_block() -> str:
     """Skill over the committed rolling origins: overall, and CRPS of production by horizon."""
     import pandas as pd
 
-    from forecasting.evaluate import METHODS
-    from forecasting.shipped import HORIZON_FILE, OVERALL_FILE
+    from clusterdyn.forecasting.evaluate import METHODS
+    from clusterdyn.forecasting.shipped import HORIZON_FILE, OVERALL_FILE
 
     overall = pd.read_csv(OVERALL_FILE)
     by_horizon = pd.read_csv(HORIZON_FILE)
@@ -98,7 +98,7 @@ def forecast_baselines_1985_block() -> str:
     """The 1995 skill table with the baselines fitted to 1985-1995 only."""
     import pandas as pd
 
-    from forecasting.shipped import BASELINES_1985_DIR
+    from clusterdyn.forecasting.shipped import BASELINES_1985_DIR
 
     return _skill_table(pd.read_csv(BASELINES_1985_DIR / "skill_overall.csv"))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from calibration.data_io import DATA_DIR, DataError, load_observations
-from calibration.rest_of_world import REST_OF_WORLD_FILE, rest_of_world_supply
+from clusterdyn.calibration.data_io import DATA_DIR, DataError, load_observations
+from clusterdyn.calibration.rest_of_world import REST_OF_WORLD_FILE, rest_of_world_supply
 
 SHIPPED = DATA_DIR / REST_OF_WORLD_FILE
 

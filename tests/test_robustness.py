@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policy import robustness
-from policy.robustness import (
+from clusterdyn.policy import robustness
+from clusterdyn.policy.robustness import (
     DRAW_COLUMN,
     drivers,
     input_groups,
@@ -21,10 +21,16 @@ from policy.robustness import (
     sample_inputs,
     srrc,
 )
-from policy.robustness_command import add_parser, run_command
-from policy.shapes import SHAPE_RANGE, effect_tables, shape_parameter, shaped_model, shaped_text
-from sdmodels.errors import ModelInputError
-from sdmodels.model import PUBLIC_OUTPUTS, load_model
+from clusterdyn.policy.robustness_command import add_parser, run_command
+from clusterdyn.policy.shapes import (
+    SHAPE_RANGE,
+    effect_tables,
+    shape_parameter,
+    shaped_model,
+    shaped_text,
+)
+from clusterdyn.sdmodels.errors import ModelInputError
+from clusterdyn.sdmodels.model import PUBLIC_OUTPUTS, load_model
 
 FEW = ["historical", "no_policy", "export_promotion_first"]
 
@@ -60,7 +66,7 @@ def test_shaped_model_reproduces_the_shipped_one_at_shape_1(shaped):
 
 
 def test_a_shape_scales_the_effect_deviation_from_1(shaped):
-    from ensembles.runner import register
+    from clusterdyn.ensembles.runner import register
 
     name = "Effect of regulation on investment"
     result = register(shaped).run({shape_parameter(name): np.array([0.5, 1.5])}, until=2003,

@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import scenarios
-from calibration import calibrated_parameters
+from clusterdyn import scenarios
+from clusterdyn.calibration import calibrated_parameters
 from clusterdyn.errors import UsageError
-from scenarios import command
-from scenarios.costs import cost_series, load_costs
-from scenarios.kpis import kpi_table
-from scenarios.spec import LEVERS, intensity_parameter
-from sdmodels import PUBLIC_OUTPUTS, ModelInputError, SimulationError
-from sdmodels.model import _pysd_deprecations_silenced
+from clusterdyn.scenarios import command
+from clusterdyn.scenarios.costs import cost_series, load_costs
+from clusterdyn.scenarios.kpis import kpi_table
+from clusterdyn.scenarios.spec import LEVERS, intensity_parameter
+from clusterdyn.sdmodels import PUBLIC_OUTPUTS, ModelInputError, SimulationError
+from clusterdyn.sdmodels.model import _pysd_deprecations_silenced
 
 SHIPPED = [
     "historical", "no_policy", "early_supplier_development", "export_promotion_first",

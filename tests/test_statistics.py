@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from calibration.statistics import (
+from clusterdyn.calibration.statistics import (
     FitStatistics,
     PhaseLag,
     TheilStatistics,

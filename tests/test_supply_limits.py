@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calibration.shipped import DEFAULT_RESULTS, posterior_path
-from calibration.spec import load_spec
-from sdmodels.vectorized import compile_model
+from clusterdyn.calibration.shipped import DEFAULT_RESULTS, posterior_path
+from clusterdyn.calibration.spec import load_spec
+from clusterdyn.sdmodels.vectorized import compile_model
 
 #: Free parameters whose evidence enters as a prior, with the centre the model's comment cites.
 PRIORS = {
@@ -48,7 +48,7 @@ def test_the_mdl_defaults_are_the_shipped_calibration(model):
     """A Vensim user who opens the .mdl runs the shipped model: every free parameter's default
     is its calibrated estimate as written in the results file (4 significant digits), and the
     two runs are identical."""
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     estimates = tomllib.loads(DEFAULT_RESULTS.read_text(encoding="utf-8"))["parameters"]
     defaults = model.with_mdl_defaults().defaults
@@ -60,11 +60,12 @@ def test_the_mdl_defaults_are_the_shipped_calibration(model):
 
 
 def test_writing_defaults_changes_only_value_lines_and_is_idempotent(tmp_path):
-    """``python -m sdmodels.defaults``: the shipped calibration over the shipped .mdl changes
+    """``python -m clusterdyn.sdmodels.defaults``: the shipped calibration over the shipped .mdl
+    changes
     nothing; other estimates change exactly their value lines, and the model then runs them."""
-    from sdmodels import load_model
-    from sdmodels.defaults import main, write_defaults
-    from sdmodels.model import MODELS_DIR
+    from clusterdyn.sdmodels import load_model
+    from clusterdyn.sdmodels.defaults import main, write_defaults
+    from clusterdyn.sdmodels.model import MODELS_DIR
 
     mdl = tmp_path / "salmon_cluster.mdl"
     source = (MODELS_DIR / "salmon_cluster.mdl").read_text(encoding="utf-8")
@@ -109,7 +110,7 @@ def test_growth_slows_after_the_window_in_every_draw(posterior_runs):
 
 
 def test_the_calibrated_run_levels_off_below_the_ceiling():
-    from sdmodels import load_model
+    from clusterdyn.sdmodels import load_model
 
     run = load_model("salmon_cluster").run(until=2030, variables=[
         "Production", "Biophysical ceiling", "Farming area occupancy", "Sanitary pressure"])

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from calibration import calibrated_parameters
+from clusterdyn.calibration import calibrated_parameters
 from clusterdyn.errors import UsageError
-from sdmodels import PUBLIC_OUTPUTS, load_model
+from clusterdyn.sdmodels import PUBLIC_OUTPUTS, load_model
+from clusterdyn.validation import command
+from clusterdyn.validation.behaviour import check_behaviour
+from clusterdyn.validation.equations import parse_equations
+from clusterdyn.validation.integration import LIMITS, check_integration
+from clusterdyn.validation.reality import CheckFileError, load_checks, run_checks, simulate
+from clusterdyn.validation.stepper import compile_stepper
+from clusterdyn.validation.stocks import check_stocks, sample_parameters
+from clusterdyn.validation.units import UnitsSyntaxError, check_units, format_units, parse_units
 from tests.precision import assert_same_at_precision
-from validation import command
-from validation.behaviour import check_behaviour
-from validation.equations import parse_equations
-from validation.integration import LIMITS, check_integration
-from validation.reality import CheckFileError, load_checks, run_checks, simulate
-from validation.stepper import compile_stepper
-from validation.stocks import check_stocks, sample_parameters
-from validation.units import UnitsSyntaxError, check_units, format_units, parse_units
 
 
 def _planted(model, tmp_path: Path, old: str, new: str, name: str = "planted") -> Path:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from calibration import variants as variants_module
-from calibration.spec import SpecError, load_spec
-from calibration.variants import VARIANTS_FILE, build, load_variants, main
-from sdmodels import load_model
-from sdmodels.translation import cache_root
+from clusterdyn.calibration import variants as variants_module
+from clusterdyn.calibration.spec import SpecError, load_spec
+from clusterdyn.calibration.variants import VARIANTS_FILE, build, load_variants, main
+from clusterdyn.sdmodels import load_model
+from clusterdyn.sdmodels.translation import cache_root
 from tests.precision import differences
 
 SHIPPED_REPORT = Path("calibration/results/structure_variants.md")

@@ -6,11 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdmodels import PUBLIC_OUTPUTS, ModelInputError, SimulationError, _codegen, load_model
-from sdmodels._backends import _Grid, _Table, simulator
-from sdmodels._jit import _grid_interp, _interp
-from sdmodels.translation import cache_root
-from sdmodels.vectorized import EnsembleResult, compile_model
+from clusterdyn.sdmodels import (
+    PUBLIC_OUTPUTS,
+    ModelInputError,
+    SimulationError,
+    _codegen,
+    load_model,
+)
+from clusterdyn.sdmodels._backends import _Grid, _Table, simulator
+from clusterdyn.sdmodels._jit import _grid_interp, _interp
+from clusterdyn.sdmodels.translation import cache_root
+from clusterdyn.sdmodels.vectorized import EnsembleResult, compile_model
 
 #: Agreement required with PySD, relative to the PySD value.
 RTOL = 1e-9
@@ -249,7 +255,7 @@ def test_grid_lookups_equal_np_interp(model):
 
 def test_compiled_lookups_equal_np_interp(model):
     """The numba kernel's lookups (grid cells and bisection) give np.interp's values exactly."""
-    from sdmodels._jit import _grid_arrays
+    from clusterdyn.sdmodels._jit import _grid_arrays
 
     rng = np.random.default_rng(4)
     for xs, ys, grid in _codegen.generate(model.mdl_path).tables:

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from calibration.data_io import load_observations
-from calibration.statistics import (
+from clusterdyn.calibration.data_io import load_observations
+from clusterdyn.calibration.statistics import (
     barlas_amplitude_error,
     barlas_mean_error,
     barlas_phase_lag,
     theil,
 )
-from sdmodels import Model
+from clusterdyn.sdmodels import Model
 
 #: Model variable -> observations column (calibration/data/salmon_cluster_observations.csv).
 SERIES: dict[str, str] = {
@@ -103,7 +103,7 @@ def check_behaviour(model: Model, params: Mapping[str, float] | None = None,
     params : mapping, optional
         Parameter values (default: the ``.mdl``'s).
     observations : pandas.DataFrame, optional
-        As returned by :func:`calibration.data_io.load_observations` (the default).
+        As returned by :func:`clusterdyn.calibration.data_io.load_observations` (the default).
     """
     data = load_observations() if observations is None else observations
     run = model.run(params=params, variables=list(SERIES))

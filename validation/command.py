@@ -14,7 +14,7 @@ from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
 
 if TYPE_CHECKING:  # the parser is built for every `clusterdyn --help`: no pint or PySD then
-    from validation.report import Section
+    from clusterdyn.validation.report import Section
 
 #: Section names accepted by ``--only`` -> titles in the report.
 SECTIONS = {"units": "units", "reality": "reality checks", "integration": "integration",
@@ -50,8 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _timed(title: str, build: Callable[[], Section]) -> tuple[Section, float]:
-    from sdmodels import ModelInputError, SimulationError
-    from validation.report import failed_section
+    from clusterdyn.sdmodels import ModelInputError, SimulationError
+    from clusterdyn.validation.report import failed_section
 
     started = time.perf_counter()
     try:
@@ -69,8 +69,8 @@ def run_command(args: argparse.Namespace) -> int:
     int
         0 when every check passes, 1 otherwise.
     """
-    from sdmodels import load_model
-    from validation import behaviour, integration, reality, report, stocks, units
+    from clusterdyn.sdmodels import load_model
+    from clusterdyn.validation import behaviour, integration, reality, report, stocks, units
 
     wanted = {SECTIONS[name] for name in (getattr(args, "only", None) or SECTIONS)}
     units_only = wanted == {"units"}  # needs no parameters, so no calibration either

@@ -1,7 +1,7 @@
 """The model's equations as parsed by PySD's Vensim front end, for the validation battery.
 
 The units check and the integration stepper read the ``.mdl`` through the same parser as
-PySD's translation and :mod:`sdmodels._codegen`
+PySD's translation and :mod:`clusterdyn.sdmodels._codegen`
 (:class:`pysd.translators.vensim.vensim_file.VensimFile`), so they see exactly the equations
 that PySD simulates, as abstract syntax trees.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.structures import abstract_model as am
 
-from sdmodels._codegen import parse_model
+from clusterdyn.sdmodels._codegen import parse_model
 
 #: PySD reference names of the control variables (``Time`` has no equation of its own).
 CONTROL_KEYS = ("initial_time", "final_time", "time_step", "saveper")
@@ -52,7 +52,8 @@ class Equation:
 
 
 def reference_key(name: str) -> str:
-    """PySD's reference name of a Vensim variable name (as in :mod:`sdmodels._codegen`)."""
+    """PySD's reference name of a Vensim variable name (as in
+    :mod:`clusterdyn.sdmodels._codegen`)."""
     return name.lower().replace(" ", "_")
 
 

@@ -1,13 +1,14 @@
 """Integration error of the default Euler time step, on every public output.
 
 Three comparisons, each the largest relative difference over the years 1978-2003 of each
-output of :data:`sdmodels.PUBLIC_OUTPUTS`:
+output of :data:`clusterdyn.sdmodels.PUBLIC_OUTPUTS`:
 
 - **halving**: Euler at the ``.mdl``'s time step against Euler at half of it (the project's
-  runner, :mod:`sdmodels.vectorized`, equal to PySD to rounding). For a first-order method
+  runner, :mod:`clusterdyn.sdmodels.vectorized`, equal to PySD to rounding). For a first-order
+  method
   the error of the default step is about twice this (Richardson), also reported;
 - **RK4**: Euler against the classical fourth-order Runge-Kutta method at the same step, from
-  :mod:`validation.stepper` (the same derivative function for both methods);
+  :mod:`clusterdyn.validation.stepper` (the same derivative function for both methods);
 - **RK4 convergence**: RK4 at the time step against RK4 at half of it. RK4 is only first
   order over the steps where a policy stage switches (``IF THEN ELSE`` on Time: its last
   stage sees the next stage's levers), so this is not negligible where a stock is tiny.
@@ -29,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sdmodels import PUBLIC_OUTPUTS, Model
-from sdmodels.vectorized import compile_model
-from validation.stepper import compile_stepper
+from clusterdyn.sdmodels import PUBLIC_OUTPUTS, Model
+from clusterdyn.sdmodels.vectorized import compile_model
+from clusterdyn.validation.stepper import compile_stepper
 
 #: Pass limits on the largest relative difference, by comparison.
 LIMITS: dict[str, float] = {"self": 1e-9, "halving": 0.01, "rk4": 0.03, "rk4_convergence": 0.01}

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdmodels import Model, ModelInputError, SimulationError
-from sdmodels.errors import suggest
-from sdmodels.files import FileProblem, read_toml
-from sdmodels.model import _pysd_deprecations_silenced
+from clusterdyn.sdmodels import Model, ModelInputError, SimulationError
+from clusterdyn.sdmodels.errors import suggest
+from clusterdyn.sdmodels.files import FileProblem, read_toml
+from clusterdyn.sdmodels.model import _pysd_deprecations_silenced
 
 RELATIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "<": operator.lt, "<=": operator.le, "==": operator.eq, ">=": operator.ge, ">": operator.gt,

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from validation.behaviour import MAX_LAG, THRESHOLDS, BehaviourReport
-from validation.integration import LABELS, LIMITS, IntegrationReport
-from validation.reality import CheckResult
-from validation.stocks import StocksReport
-from validation.units import UnitsReport
+from clusterdyn.validation.behaviour import MAX_LAG, THRESHOLDS, BehaviourReport
+from clusterdyn.validation.integration import LABELS, LIMITS, IntegrationReport
+from clusterdyn.validation.reality import CheckResult
+from clusterdyn.validation.stocks import StocksReport
+from clusterdyn.validation.units import UnitsReport
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def stocks_section(report: StocksReport) -> Section:
         if len(bad) > 3:
             summary += f"; and {len(bad) - 3} more stocks"
     body = (f"Run 0 is the baseline; runs 1-{report.runs - 1} sample every declared parameter "
-            f"uniformly over its range (`validation.stocks.sample_parameters`, seed "
+            f"uniformly over its range (`clusterdyn.validation.stocks.sample_parameters`, seed "
             f"{report.seed}), 1978-{report.until}, yearly values.\n\n"
             + _table(["stock", "lowest value", "run", "year", "runs < 0", "runs NaN/inf",
                       "first failing year"],

@@ -1,12 +1,14 @@
 """An independent simulator of the model with a choice of Euler or fourth-order Runge-Kutta.
 
-PySD and :mod:`sdmodels.vectorized` integrate with Euler only. To measure the Euler error,
+PySD and :mod:`clusterdyn.sdmodels.vectorized` integrate with Euler only. To measure the Euler
+error,
 this module writes its own Python code from PySD's parse of the ``.mdl`` (the ASTs of
-:mod:`validation.equations`): a function giving the time derivative of every state (stocks
+:mod:`clusterdyn.validation.equations`): a function giving the time derivative of every state
+(stocks
 and SMOOTH states) at any state and time, and a function giving every variable's value. Both
 integration methods use that one derivative function, so the comparison isolates the method.
 Its Euler mode follows PySD's semantics (evaluation from the states, update ``x + dx * dt``)
-and reproduces PySD's trajectory to rounding, which :mod:`validation.integration` checks
+and reproduces PySD's trajectory to rounding, which :mod:`clusterdyn.validation.integration` checks
 every time it runs.
 
 Only the constructs of the shipped model are supported (numbers, references, arithmetic,
@@ -28,9 +30,9 @@ import numpy as np
 import pandas as pd
 from pysd.translators.structures import abstract_expressions as ae
 
-from sdmodels._codegen import _closure
-from sdmodels.model import SimulationError
-from validation.equations import CONTROL_KEYS, Equation, parse_equations, references
+from clusterdyn.sdmodels._codegen import _closure
+from clusterdyn.sdmodels.model import SimulationError
+from clusterdyn.validation.equations import CONTROL_KEYS, Equation, parse_equations, references
 
 METHODS = ("euler", "rk4")
 _ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/", "^": "**"}
@@ -227,7 +229,7 @@ class Stepper:
         ----------
         params : mapping, optional
             Constant values by Vensim name (not checked here: validate them with
-            :meth:`sdmodels.Model.validate_params` first).
+            :meth:`clusterdyn.sdmodels.Model.validate_params` first).
         until : int
             Last year.
         dt : float

@@ -1,7 +1,7 @@
 """Stocks never negative (nor NaN) anywhere in the declared parameter box.
 
 A seeded uniform sample of every declared parameter over its range, plus the baseline
-parameters, is run at once with the vectorised runner (:mod:`sdmodels.vectorized`); every
+parameters, is run at once with the vectorised runner (:mod:`clusterdyn.sdmodels.vectorized`); every
 stock must stay finite and non-negative in every year of every run. A stock that can go
 negative reveals an outflow that is not limited by the stock (first-order control, Sterman
 2000 ch. 13). Only the yearly values are tested (the runner records whole years).
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sdmodels import Model
-from sdmodels.vectorized import compile_model
+from clusterdyn.sdmodels import Model
+from clusterdyn.sdmodels.vectorized import compile_model
 
 
 def sample_parameters(model: Model, samples: int, seed: int = 0,

@@ -1,6 +1,7 @@
 """Dimensional consistency of every equation of a Vensim model, with pint.
 
-Each equation is read as PySD's abstract syntax tree (:mod:`validation.equations`) and its
+Each equation is read as PySD's abstract syntax tree (:mod:`clusterdyn.validation.equations`) and
+its
 units are computed from the declared units of the variables it uses, with these rules (those
 of Vensim's units check):
 
@@ -28,8 +29,8 @@ from pathlib import Path
 import pint
 from pysd.translators.structures import abstract_expressions as ae
 
-from sdmodels.parameters import Parameter
-from validation.equations import Equation, parse_equations
+from clusterdyn.sdmodels.parameters import Parameter
+from clusterdyn.validation.equations import Equation, parse_equations
 
 #: Vensim unit names (lower case, single spaces) -> pint unit of :data:`UNITS`.
 ALIASES: dict[str, str] = {
