@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from clusterdyn.argtypes import whole_number
+from clusterdyn.calibration.engine_names import ENGINES
 from clusterdyn.errors import UsageError
 from clusterdyn.io import output_file, write_set
 
@@ -19,16 +20,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``calibrate`` subcommand."""
     parser = sub.add_parser(
         "calibrate",
-        help="calibrate the model to the shipped FAO data",
+        help="calibrate a model to data (default: the salmon model, the shipped FAO data)",
         # A description is not %-formatted by argparse (unlike an argument's help): a
         # literal "95%" here, "95%%" only in help strings.
         description="Seeded global search (differential evolution) and least-squares "
         "refinement; writes the parameters with 95% intervals, fit statistics and "
         "provenance as TOML, and a markdown fit report beside it (same name, .md).",
     )
-    parser.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
+    parser.add_argument("--model", default=None, help="model name or .mdl path (default: the "
+                        "spec's [calibration] model, else salmon_cluster)")
     parser.add_argument("--spec", default=None, help="calibration spec TOML (default: "
-                        "calibration/<model>.toml)")
+                        "calibration/<model>.toml); its model and data paths are relative to "
+                        "its folder")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="simulation engine: compiled (fast; an error if it cannot run the "
+                        "model), pysd (slow, any model PySD runs) or auto (default: compiled, "
+                        "else pysd with a notice)")
     parser.add_argument("--until", type=int, default=None, metavar="YEAR",
                         help="fit only the data up to YEAR; report later years out of sample")
     parser.add_argument("--seed", type=whole_number(0, what="a whole number of at least 0"),
@@ -119,12 +126,15 @@ def run_command(args: argparse.Namespace) -> int:
     # must not wait for pandas, PySD and scipy.
     from clusterdyn.calibration.fit import calibrate
     from clusterdyn.calibration.results import report_markdown, write_toml
-    from clusterdyn.calibration.spec import load_spec
+    from clusterdyn.calibration.spec import load_spec, spec_model
     from clusterdyn.sdmodels import load_model
 
     if args.output.suffix != ".toml":
         raise UsageError(f"-o {args.output}: expected a .toml file name")
-    model = load_model(args.model)
+    if args.model is None and args.spec is not None:
+        model = spec_model(args.spec)  # the spec says which model it fits
+    else:
+        model = load_model(args.model or "salmon_cluster")
     spec = load_spec(model, args.spec)
     if args.until is not None and not spec.first_year < args.until <= spec.last_year:
         raise UsageError(f"--until {args.until}: expected a year after {spec.first_year} and "
@@ -137,7 +147,7 @@ def run_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with warnings_as_lines("calibrate"):
         result = calibrate(model, spec, until=args.until, seed=args.seed, quick=args.quick,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, engine=args.engine)
     elapsed = time.perf_counter() - started
     observations = spec.observations()
     run = result.simulate()

@@ -18,10 +18,10 @@ from clusterdyn.calibration.results import (
     _sig,
     series_statistics,
 )
+from clusterdyn.calibration.runners import make_runner, stderr_notice
 from clusterdyn.calibration.spec import CalibrationSpec, load_spec
 from clusterdyn.sdmodels.errors import ModelInputError
 from clusterdyn.sdmodels.model import Model, load_model
-from clusterdyn.sdmodels.vectorized import compile_model
 
 #: An estimate within this share of its search range from a bound is reported "at bound".
 AT_BOUND = 1e-3
@@ -170,8 +170,10 @@ def calibrate(
     progress: bool = True,
     observations: pd.DataFrame | None = None,
     backend: str = "numba",
+    engine: str = "auto",
+    notice: Callable[[str], None] | None = stderr_notice,
 ) -> CalibrationResult:
-    """Calibrate the model to the shipped data.
+    """Calibrate the model to the spec's data (default: the salmon model and its FAO data).
 
     Parameters
     ----------
@@ -197,6 +199,13 @@ def calibrate(
         Backend of the vectorised runner (:func:`clusterdyn.sdmodels.vectorized.compile_model`);
         both
         compute the same model, to rounding (see ``benchmarks/calibration.py`` for times).
+    engine : {"auto", "compiled", "pysd"}
+        ``"compiled"``: the vectorised runner, or an error if it cannot run the model;
+        ``"pysd"``: one PySD run per parameter set (slow, for models the compiler refuses);
+        ``"auto"``: compiled, else PySD with a one-line notice
+        (:func:`clusterdyn.calibration.runners.make_runner`).
+    notice : callable, optional
+        Receives the notice of an ``auto`` fallback (default: printed on stderr).
 
     Returns
     -------
@@ -206,6 +215,8 @@ def calibrate(
     ------
     clusterdyn.sdmodels.ModelInputError
         If the fitted years hold no more observations than free parameters.
+    clusterdyn.calibration.runners.EngineError
+        ``engine="compiled"`` for a model the compiled engine refuses.
 
     Warns
     -----
@@ -220,7 +231,7 @@ def calibrate(
         raise ModelInputError(f"until = {until}: expected a year after {spec.first_year} "
                               f"and no later than {spec.last_year}")
     observations = spec.observations() if observations is None else observations
-    runner = compile_model(model, backend)
+    runner = make_runner(model, engine, backend, notice, "clusterdyn calibrate")
     objective = Objective(spec, runner, observations, last)
     settings = spec.quick if quick else spec.search
     p = len(spec.parameters)

@@ -122,7 +122,8 @@ def read_results(path: str | Path) -> ResultsFile:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
         head = data["calibration"]
-        model = load_model(head["model"], defaults="mdl")  # a fit starts from the .mdl
+        # A fit starts from the .mdl; a user's model and spec are recorded by path.
+        model = load_model(head.get("mdl", head["model"]), defaults="mdl")
         read = ResultsFile(
             path, data, model, load_spec(model, SPEC_DIR / head["spec"]),
             fit_last_year=int(head["fit_years"][1]), objective=float(head["objective"]),
@@ -190,11 +191,19 @@ class CalibrationResult:
 
     def simulate(self, until: int | None = None) -> pd.DataFrame:
         """The calibrated model's public outputs and targets (a PySD run)."""
-        variables = list(dict.fromkeys([*PUBLIC_OUTPUTS, *(t.variable for t in self.spec.targets)]))
+        public = [v for v in PUBLIC_OUTPUTS if v in self.model.variables]
+        variables = list(dict.fromkeys([*public, *(t.variable for t in self.spec.targets)]))
         return self.model.run(params=self.params, until=until, variables=variables)
 
     def quality_checks(self, run: pd.DataFrame, observations: pd.DataFrame) -> dict[str, object]:
-        """The issue's quality targets, measured on ``run`` (the calibrated run to 2003)."""
+        """The issue's quality targets, measured on ``run`` (the calibrated run to 2003).
+
+        For a model other than the salmon model (data schema ``"variables"``): the largest
+        relative error of every weighted target in the fitted years
+        (:func:`target_errors`).
+        """
+        if self.spec.schema != "fao":
+            return target_errors(self.spec, observations, run, self.fit_last_year)
         production = observations["chile_salmon_production_t"]
         first, last = QUALITY_YEARS
         ratio = run.loc[first:last, "Production"] / production.loc[first:last] - 1
@@ -239,7 +248,7 @@ class CalibrationResult:
         names = [e.name for e in self.estimates]
         return {
             "calibration": {
-                "model": self.model.name, "spec": self.spec.path.name, "seed": self.seed,
+                "model": self.model.name, **self._locations(), "seed": self.seed,
                 "quick": self.quick, "fit_years": [self.spec.first_year, self.fit_last_year],
                 "objective": _sig(self.objective), "n_observations": self.n_observations,
                 "n_parameters": len(names),
@@ -266,6 +275,20 @@ class CalibrationResult:
                             for m, v in s.as_dict().items()} for k, s in self.holdout.items()},
             "checks": self.quality_checks(run, observations),
         }
+
+    def _locations(self) -> dict[str, str]:
+        """``spec`` (and ``mdl``) of the results file: the shipped spec by name, a user's spec
+        and ``.mdl`` by absolute path (so that :func:`read_results` finds them again)."""
+        from clusterdyn.calibration.spec import SPEC_DIR
+        from clusterdyn.sdmodels.model import MODELS_DIR
+
+        spec = self.spec.path.resolve()
+        shipped = spec.parent == SPEC_DIR.resolve()
+        out = {"spec": self.spec.path.name if shipped else spec.as_posix()}
+        mdl = self.model.mdl_path.resolve()
+        if mdl != (MODELS_DIR / f"{self.model.name}.mdl").resolve():
+            out["mdl"] = mdl.as_posix()
+        return out
 
     def summary(self) -> str:
         """A readable table of estimates, intervals and fit statistics.
@@ -378,6 +401,8 @@ def report_markdown(data: dict[str, object], run: pd.DataFrame,
                        f"{s['theil_us']:.2f} | {s['theil_uc']:.2f} | {s['durbin_watson']:.2f} |")
     out += ["", "## Quality checks", ""]
     out += [f"- `{k}`: {v}" for k, v in data["checks"].items()]
+    if "chile_salmon_production_t" not in observations:
+        return "\n".join(out + _against_data(run, observations)) + "\n"
     production = observations["chile_salmon_production_t"]
     price = observations["chile_salmon_unit_value_usd_per_kg"]
     out += ["", "## Model against data", "",
@@ -390,3 +415,37 @@ def report_markdown(data: dict[str, object], run: pd.DataFrame,
         out.append(f"| {year} | {run.loc[year, 'Production']:,.0f} | {p_obs:,.0f} | {err} | "
                    f"{run.loc[year, 'Price']:.2f} | {pr} |")
     return "\n".join(out) + "\n"
+
+
+def target_errors(spec: CalibrationSpec, observations: pd.DataFrame, run: pd.DataFrame,
+                  last_year: int) -> dict[str, object]:
+    """Largest relative error ``|simulated / observed - 1|`` of every weighted target in the
+    fitted years (observations of zero are left out), keyed ``<series>_max_abs_relative_error``.
+    """
+    checks: dict[str, object] = {}
+    for target in spec.targets:
+        if target.weight == 0:
+            continue
+        observed = observations[target.series]
+        years = [y for y in observed.index if target.first_year <= y <= last_year
+                 and y not in target.exclude_years and pd.notna(observed[y]) and observed[y] != 0]
+        errors = (run.loc[years, target.variable] / observed.loc[years] - 1).abs()
+        if len(errors):
+            checks[f"{target.series}_max_abs_relative_error"] = _sig(float(errors.max()))
+    return checks
+
+
+def _against_data(run: pd.DataFrame, observations: pd.DataFrame) -> list[str]:
+    """Markdown table of every observed column against the run (a user's model)."""
+    shown = [c for c in observations.columns if c in run.columns]
+    lines = ["", "## Model against data", "",
+             "| time | " + " | ".join(f"{c} | observed" for c in shown) + " |",
+             "|---|" + "---|---|" * len(shown)]
+    for year in run.index:
+        cells = []
+        for column in shown:
+            value = observations[column].get(year)
+            observed = "" if value is None or pd.isna(value) else f"{value:.6g}"
+            cells += [f"{run.loc[year, column]:.6g}", observed]
+        lines.append(f"| {year} | " + " | ".join(cells) + " |")
+    return lines

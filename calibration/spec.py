@@ -16,12 +16,18 @@ import pandas as pd
 
 from clusterdyn.calibration.data_io import OBSERVATION_SCHEMA, load_observations
 from clusterdyn.calibration.priors import Prior, parse_prior
-from clusterdyn.sdmodels.errors import suggest
+from clusterdyn.calibration.variable_data import load_variable_observations
+from clusterdyn.sdmodels.errors import ModelInputError, suggest
 from clusterdyn.sdmodels.files import FileProblem, read_toml
-from clusterdyn.sdmodels.model import Model
+from clusterdyn.sdmodels.model import Model, load_model
 
 SPEC_DIR = Path(__file__).parent
 TRANSFORMS = ("log", "none")
+#: The model whose data follow the FAO schema (:data:`OBSERVATION_SCHEMA`, ``units.csv``);
+#: every other model's data name model variables (:mod:`clusterdyn.calibration.variable_data`).
+FAO_MODEL = "salmon_cluster"
+#: Kinds of model variable an observation column may name.
+OBSERVABLE_KINDS = ("stock", "auxiliary", "delay")
 
 
 class SpecError(ValueError):
@@ -84,6 +90,10 @@ class CalibrationSpec:
     targets: tuple[Target, ...]
     search: SearchSettings
     quick: SearchSettings
+    #: "fao" (the salmon data's schema) or "variables" (columns named after model variables).
+    schema: str = "fao"
+    #: The variables an observation column may name (schema "variables").
+    observable: tuple[str, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -103,6 +113,9 @@ class CalibrationSpec:
         clusterdyn.calibration.data_io.DataError
             If the file (or the ``units.csv`` beside it) is missing or breaks the schema.
         """
+        if self.schema == "variables":
+            return load_variable_observations(self.data_path, self.observable, self.model,
+                                              (self.first_year, self.last_year))
         return load_observations(self.data_path)
 
     @property
@@ -209,18 +222,19 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
         Naming the file and the key for any invalid entry.
     """
     path = Path(path) if path is not None else SPEC_DIR / f"{model.name}.toml"
-    if not path.exists():
-        raise SpecError(f"{path}: no such calibration spec")
-    try:
-        raw = read_toml(path)
-    except FileProblem as exc:
-        raise SpecError(f"{path}: {exc}") from None
+    raw = _read_spec(path)
     _check_keys(raw, {"calibration", "search", "parameters", "targets"}, "", path)
     head = _get(raw, "calibration", "", path, dict)
     _check_keys(head, {"model", "data", "first_year", "last_year"}, "calibration.", path)
-    if _get(head, "model", "calibration.", path, str) != model.name:
-        raise _error(path, "calibration.model",
-                     f"spec is for {head['model']!r}, not {model.name!r}")
+    named = _get(head, "model", "calibration.", path, str)
+    if named.endswith(".mdl"):
+        wanted = model_reference(path, named)
+        if Path(wanted) != model.mdl_path.resolve():
+            raise _error(path, "calibration.model", f"spec is for {named!r} ({wanted}, relative "
+                         f"to the spec's folder), not {model.mdl_path}")
+    elif named != model.name:
+        raise _error(path, "calibration.model", f"spec is for {named!r}, not {model.name!r}")
+    schema = "fao" if model.name == FAO_MODEL else "variables"
     first = _get(head, "first_year", "calibration.", path, int)
     last = _get(head, "last_year", "calibration.", path, int)
     if not model.initial_time <= first < last <= model.final_time:
@@ -260,6 +274,14 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
     if len({p.name for p in parameters}) != len(parameters):
         raise _error(path, "parameters", "a parameter is listed twice")
 
+    data = _get(head, "data", "calibration.", path, str)
+    observable = tuple(n for n, v in model.variables.items() if v.kind in OBSERVABLE_KINDS)
+    user_data = None
+    if schema == "variables":  # the data name the series: read (and validate) them first
+        _check_data_file(path, data)
+        user_data = load_variable_observations((path.parent / data).resolve(), observable,
+                                               model.name, (first, last))
+    series_names = list(OBSERVATION_SCHEMA) if user_data is None else list(user_data.columns)
     targets = []
     allowed = {"series", "variable", "transform", "sigma", "weight", "first_year",
                "exclude_years", "sigma_by_years", "reason"}
@@ -267,10 +289,11 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
         where = f"targets[{i}]."
         _check_keys(item, allowed, where, path)
         series = _get(item, "series", where, path, str)
-        if series not in OBSERVATION_SCHEMA:
-            raise _error(path, f"{where}series", f"unknown data series {series!r}."
-                         + suggest(series, OBSERVATION_SCHEMA))
-        variable = _get(item, "variable", where, path, str)
+        if series not in series_names:
+            what = "" if user_data is None else f" (the columns of {data!r})"
+            raise _error(path, f"{where}series", f"unknown data series {series!r}{what}."
+                         + suggest(series, series_names))
+        variable = _get(item, "variable", where, path, str, series)
         if variable not in model.variables:
             raise _error(path, f"{where}variable", f"unknown model variable {variable!r}."
                          + suggest(variable, model.variables))
@@ -302,18 +325,79 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
                               _get(item, "reason", where, path, str)))
     if not any(t.weight > 0 for t in targets):
         raise _error(path, "targets", "at least one target needs a weight > 0")
-    spec = CalibrationSpec(path, model.name, _get(head, "data", "calibration.", path, str),
-                           first, last, tuple(parameters), tuple(targets), search, quick)
-    if not spec.data_path.is_file():
-        raise _error(path, "calibration.data", f"no data file {spec.data!r} (looked for "
-                     f"{spec.data_path}, relative to the spec's folder)")
-    observations = spec.observations()  # validated now, before any fitting
+    spec = CalibrationSpec(path, model.name, data, first, last, tuple(parameters),
+                           tuple(targets), search, quick, schema, observable)
+    _check_data_file(path, data)
+    observations = spec.observations() if user_data is None else user_data  # validated now
     for i, target in enumerate(spec.targets):
         years = target_years(spec, target, observations)
         if target.weight > 0 and not years:
             raise _error(path, f"targets[{i}]", f"{target.series!r} has no observation in "
                          f"{target.first_year}-{spec.last_year} once exclude_years are left out")
+        if user_data is not None and target.transform == "log":
+            values = observations.loc[years, target.series]
+            if (values <= 0).any():
+                year = int(values.index[int((values <= 0).to_numpy().argmax())])
+                raise _error(path, f"targets[{i}].transform", f"'log' needs positive "
+                             f"observations, but {target.series!r} is {values[year]:g} at time "
+                             f"{year} in {data!r}: use transform = \"none\"")
     return spec
+
+
+def _check_data_file(path: Path, data: str) -> None:
+    found = (path.parent / data).resolve()
+    if not found.is_file():
+        raise _error(path, "calibration.data", f"no data file {data!r} (looked for {found}, "
+                     "relative to the spec's folder)")
+
+
+def _read_spec(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise SpecError(f"{path}: no such calibration spec")
+    try:
+        return read_toml(path)
+    except FileProblem as exc:
+        raise SpecError(f"{path}: {exc}") from None
+
+
+def model_reference(path: Path, named: str) -> str:
+    """The model a spec at ``path`` names: a shipped name as it is, a ``.mdl`` path resolved
+    against the spec's folder (an absolute path stays as it is)."""
+    if named.endswith(".mdl"):
+        return str((path.parent / named).resolve())
+    return named
+
+
+def spec_model(path: str | Path) -> Model:
+    """The model named by the spec's ``[calibration] model``, with its ``.mdl`` defaults.
+
+    Parameters
+    ----------
+    path : str or Path
+        The spec file.
+
+    Returns
+    -------
+    clusterdyn.sdmodels.Model
+
+    Raises
+    ------
+    SpecError
+        If the spec cannot be read, names no model, or the model cannot be loaded (naming the
+        file, the key and the model).
+    """
+    path = Path(path)
+    raw = _read_spec(path)
+    head = _get(raw, "calibration", "", path, dict)
+    named = _get(head, "model", "calibration.", path, str)
+    reference = model_reference(path, named)
+    if named.endswith(".mdl") and not Path(reference).is_file():
+        raise _error(path, "calibration.model", f"no model file {named!r} (looked for "
+                     f"{reference}, relative to the spec's folder)")
+    try:
+        return load_model(reference, defaults="mdl")
+    except ModelInputError as exc:
+        raise _error(path, "calibration.model", str(exc)) from None
 
 
 def target_years(spec: CalibrationSpec, target: Target, observations: pd.DataFrame,

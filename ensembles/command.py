@@ -7,13 +7,15 @@ stand-alone (``python -m clusterdyn.ensembles sensitivity ...``) with the same o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from clusterdyn.argtypes import whole_number
+from clusterdyn.calibration.engine_names import ENGINES
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
 from clusterdyn.sdmodels.errors import ModelInputError, SimulationError  # light: no PySD for --help
@@ -50,6 +52,10 @@ def _common(parser: argparse.ArgumentParser, seed_of: str) -> None:
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
                         help="output folder (created if needed)")
     parser.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="simulation engine: compiled (an error if it cannot run the "
+                        "model), pysd (one PySD run at a time, in this process: slow) or auto "
+                        "(default: compiled, else pysd with a notice)")
     parser.add_argument("--chunk-size", type=_positive, default=None, metavar="RUNS",
                         help="runs per chunk (default 8192; results do not depend on it)")
     where = parser.add_mutually_exclusive_group()
@@ -207,6 +213,45 @@ def _morris(args: argparse.Namespace, model: Any, options: dict[str, Any]) -> st
             "morris.png/.svg/.pdf")
 
 
+@contextlib.contextmanager
+def _engine(args: argparse.Namespace, model: Any) -> Iterator[None]:
+    """Make the chosen engine the one that runs ``model``'s chunks while the analysis runs.
+
+    ``compiled`` (or ``auto`` when the compiler accepts the model) changes nothing. PySD (asked
+    for, or ``auto``'s fallback) is placed in the ensemble runner's per-process registry for
+    the analysis only, so it runs in this process (threads at most).
+
+    Raises
+    ------
+    clusterdyn.calibration.runners.EngineError
+        ``--engine compiled`` for a model the compiler refuses.
+    UsageError
+        PySD with ``--scheduler`` or with ``--workers`` processes.
+    """
+    from clusterdyn.calibration.runners import PysdRunner, make_runner
+    from clusterdyn.ensembles import runner as ensemble_runner
+
+    chosen = make_runner(model, args.engine, command="clusterdyn sensitivity")
+    if not isinstance(chosen, PysdRunner):
+        yield
+        return
+    if args.scheduler is not None or (args.workers is not None and not args.threads):
+        raise UsageError("the PySD engine runs in this process only: drop --scheduler, or use "
+                         "--workers K with --threads")
+    key = (ensemble_runner.model_reference(model), model.sha256)
+    with ensemble_runner._LOCK:
+        before = ensemble_runner._COMPILED.get(key)
+        ensemble_runner._COMPILED[key] = chosen  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        with ensemble_runner._LOCK:
+            if before is None:
+                ensemble_runner._COMPILED.pop(key, None)
+            else:
+                ensemble_runner._COMPILED[key] = before
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Run ``clusterdyn sensitivity <analysis>``; bad input raises :class:`UsageError`."""
     from clusterdyn.ensembles.distributed import ClusterError, dask_client
@@ -221,7 +266,8 @@ def run_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     analysis = {"bands": _bands, "sobol": _sobol, "morris": _morris}[args.analysis]
     try:
-        with dask_client(args.scheduler, args.workers, processes=not args.threads) as client:
+        with _engine(args, model), dask_client(args.scheduler, args.workers,
+                                               processes=not args.threads) as client:
             options = {"chunk_size": args.chunk_size or DEFAULT_CHUNK, "client": client,
                        "progress": not args.no_progress}
             summary = analysis(args, model, options)

@@ -41,14 +41,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "one fails.",
     )
     parser.add_argument("names", nargs="*", metavar="NAME",
-                        help="scenario names or paths to scenario .toml files")
+                        help="scenario names or paths to scenario .toml files; a file with a "
+                        "'model' key is a scenario of that model, with the levers it declares")
     parser.add_argument("--until", type=whole_number(2003, 2030, "a year from 2003 to 2030"),
-                        default=2003, metavar="YEAR",
+                        default=None, metavar="YEAR",
                         help="last year of the discounted KPIs (NPVs); runs go at least that far "
-                        "(default 2003)")
-    parser.add_argument("--rate", type=discount_rate, default=0.06, metavar="R",
+                        "(default 2003; salmon scenarios only)")
+    parser.add_argument("--rate", type=discount_rate, default=None, metavar="R",
                         help="real discount rate per year for the NPVs, e.g. 0.06 (default; "
-                        "Chile's social discount rate), range used in the docs 0.03-0.10")
+                        "Chile's social discount rate), range used in the docs 0.03-0.10 "
+                        "(salmon scenarios only)")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
                         help="output folder (created if needed)")
     parser.set_defaults(func=run_command)
@@ -82,8 +84,14 @@ def run_command(args: argparse.Namespace) -> int:
 
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"-o {args.output}: expected a folder, found a file")
-    economics = Economics(rate=args.rate, until=args.until)
-    runs, reference = run_all(args.names or None, until=args.until)
+    from clusterdyn.scenarios.user_command import is_user_scenario, run_user_scenarios
+
+    user = [name for name in args.names if is_user_scenario(name)]
+    if user:
+        return run_user_scenarios(args, user)
+    until = 2003 if args.until is None else args.until
+    economics = Economics(rate=0.06 if args.rate is None else args.rate, until=until)
+    runs, reference = run_all(args.names or None, until=until)
     table = kpi_table(runs, reference, economics)
     texts = {
         "trajectories.csv": trajectories_long(runs).to_csv(index=False, float_format="%.10g"),
