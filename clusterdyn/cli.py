@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from clusterdyn import __version__
 from clusterdyn.argtypes import whole_number
@@ -24,6 +25,7 @@ USER_ERRORS = (
     ("clusterdyn.errors", "UsageError"),
     ("clusterdyn.sdmodels.errors", "ModelInputError"),
     ("clusterdyn.sdmodels.errors", "SimulationError"),
+    ("clusterdyn.sdmodels.compiled", "UnsupportedConstruct"),
     ("clusterdyn.calibration.spec", "SpecError"),
     ("clusterdyn.calibration.data_io", "DataError"),
     ("clusterdyn.scenarios.spec", "ScenarioError"),
@@ -67,26 +69,109 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+#: Engines of ``clusterdyn run --model PATH.mdl`` (clusterdyn.sdmodels.engines.ENGINES,
+#: checked equal by the tests).
+ENGINES = ("auto", "compiled", "pysd")
+
+
+def _time(text: str) -> str:
+    """``--until``: a finite number, kept as written (a year for the salmon model, checked by
+    :func:`_salmon_until`; a time in its own units for another model)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a time, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite time, got {text!r}")
+    return text
+
+
+def _is_shipped_model(model: str) -> bool:
+    """Whether ``--model`` names a model shipped in ``sdmodels/`` (by name or by path)."""
+    import clusterdyn.sdmodels
+
+    if not model.endswith(".mdl"):
+        return True
+    shipped = Path(clusterdyn.sdmodels.__file__).resolve().parent
+    path = Path(model)
+    return path.is_file() and path.resolve().parent == shipped
+
+
+def _salmon_until(args: argparse.Namespace) -> int | None:
+    """``--until`` as a year of the shipped model: a parser error (exit 2) otherwise."""
+    if args.until is None:
+        return None
+    try:
+        return _year(args.until)
+    except argparse.ArgumentTypeError as exc:
+        args.run_parser.error(f"argument --until: {exc}")
+    raise AssertionError("unreachable")  # parser.error exits
+
+
+def _check_other_model_options(args: argparse.Namespace) -> None:
+    """Options of the shipped model's calibrated yearly run, refused for any other .mdl."""
+    refused = [("--scenario", args.scenario is not None), ("--results", args.results is not None),
+               ("--defaults calibrated", args.defaults == "calibrated"),
+               ("--dt", args.dt is not None)]
+    for option, given in refused:
+        if given:
+            raise UsageError(
+                f"{option} applies to the shipped salmon model only; {args.model} runs on its "
+                "own .mdl values, at its own time step (drop " + option.split()[0] + ")")
+
+
+def _run_other_model(args: argparse.Namespace) -> int:
+    """``clusterdyn run --model PATH.mdl``: any Vensim model, on the engine chosen."""
+    from clusterdyn.io import output_file, write_atomically
+    from clusterdyn.sdmodels.engines import run_mdl
+
+    _check_other_model_options(args)
+    inputs = [args.model]
+    if args.output != "-":
+        output_file(args.output, inputs)  # before the run: fail at once on a bad output
+    try:
+        frame = run_mdl(args.model, params=parse_assignments(args.set), until=args.until,
+                        engine=args.engine or "auto", variables=args.variables or None)
+    except NotImplementedError as exc:  # the compiled engine's UnsupportedConstruct
+        if type(exc).__name__ != "UnsupportedConstruct":
+            raise
+        where = "" if Path(args.model).name in str(exc) else f"{args.model}: "
+        raise UsageError(f"{where}{exc} (run it with --engine auto or --engine pysd)") from None
+    write_atomically(args.output, lambda handle: frame.to_csv(handle, float_format="%.10g"),
+                     inputs)
+    if args.output != "-":
+        print(f"wrote {len(frame)} times x {frame.shape[1]} variables to {args.output}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if not _is_shipped_model(args.model):
+        return _run_other_model(args)
     from clusterdyn.io import output_file, write_atomically
     from clusterdyn.scenarios import command as scenario_command
     from clusterdyn.sdmodels import load_model
 
+    if args.engine not in (None, "pysd"):
+        raise UsageError(f"--engine {args.engine}: the shipped model {Path(args.model).stem} "
+                         "runs with PySD (its calibrated yearly run); --engine applies to "
+                         "other .mdl files")
+    until = _salmon_until(args)
+    defaults = args.defaults or "calibrated"
     inputs = [args.scenario if args.scenario and args.scenario.endswith(".toml") else None,
               args.model if args.model.endswith(".mdl") else None, args.results]
     if args.output != "-":
         output_file(args.output, inputs)  # before the run: fail at once on a bad output
     if args.results is None:
-        model = load_model(args.model, defaults=args.defaults)
+        model = load_model(args.model, defaults=defaults)
     else:
         model = load_model(args.model, defaults="mdl").with_calibration(args.results)
     variables = "all" if args.all_variables else (args.variables or None)
     if args.scenario:
         params, until = scenario_command.scenario_parameters(
-            args.scenario, params=parse_assignments(args.set), until=args.until, dt=args.dt,
+            args.scenario, params=parse_assignments(args.set), until=until, dt=args.dt,
             model=model)
     else:
-        params, until = parse_assignments(args.set), args.until
+        params = parse_assignments(args.set)
     frame = model.run(params=params, until=until, dt=args.dt, variables=variables)
     write_atomically(args.output, lambda handle: frame.to_csv(handle, float_format="%.10g"),
                      inputs)
@@ -180,21 +265,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"clusterdyn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="simulate the model and write yearly outputs as CSV",
-                         description="Simulate the model and write one row per year.")
+    run = sub.add_parser(
+        "run", help="simulate the model (or any Vensim .mdl) and write its outputs as CSV",
+        description="Simulate the salmon model and write one row per year; or, with --model "
+        "PATH.mdl, simulate any Vensim model on its own .mdl values and write one row per "
+        "SAVEPER time (first column Time, in the model's units), columns named as Vensim "
+        "names them (a subscripted variable as Name[a,b]).")
     run.add_argument("--model", default="salmon_cluster", help="model name or .mdl path")
+    run.add_argument("--engine", choices=ENGINES, default=None,
+                     help="for a .mdl path: the compiled engine, PySD, or auto (default: the "
+                     "compiled engine, or PySD with a one-line notice when the compiled "
+                     "engine cannot run the model)")
     source = run.add_mutually_exclusive_group()
-    source.add_argument("--defaults", choices=("calibrated", "mdl"), default="calibrated",
-                        help="parameter defaults: the shipped calibration (default) or the "
-                        ".mdl's")
+    source.add_argument("--defaults", choices=("calibrated", "mdl"), default=None,
+                        help="parameter defaults of the salmon model: the shipped calibration "
+                        "(default) or the .mdl's")
     source.add_argument("--results", metavar="PATH", default=None,
                         help="take the parameters of this calibration results file (written "
                         "by 'clusterdyn calibrate'); the others keep the .mdl's values")
     run.add_argument("--scenario", metavar="NAME", default=None,
                      help="run a policy scenario (shipped name or .toml file); --set applies on "
                      "top of it")
-    run.add_argument("--until", type=_year, default=None,
-                     help=f"last year, up to {MAX_YEAR} (default: 2003)")
+    run.add_argument("--until", type=_time, default=None,
+                     help=f"last time: a year up to {MAX_YEAR} for the salmon model (default: "
+                     "2003); for another .mdl, a time in its own units (default: its FINAL "
+                     "TIME)")
     run.add_argument("--dt", type=_dt, default=None,
                      help="time step in years, 1/n with n from 1 to 1024 (default 1/128)")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -203,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--all-variables", action="store_true", help="write every model variable")
     group.add_argument("--variables", nargs="+", metavar="NAME", help="variables to write")
     run.add_argument("-o", "--output", required=True, help="output CSV file, or - for stdout")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, run_parser=run)
 
     calibration_command.add_parser(sub)
     profile_command.add_parser(sub)

@@ -40,6 +40,7 @@ import numpy as np
 import pysd
 
 from clusterdyn.sdmodels import _codegen
+from clusterdyn.sdmodels._functions import NUMPY_HELPERS
 from clusterdyn.sdmodels.translation import cache_roots, write_in_cache
 
 BACKENDS = ("numba", "numpy")
@@ -129,9 +130,11 @@ HEADER = "# clusterdyn generated source "
 
 def _generator_digest(kind: str) -> str:
     """SHA-256 of the code generators of ``kind``: editing them regenerates the source."""
-    generators = [Path(_codegen.__file__)]
+    here = Path(__file__).parent
+    generators = [Path(_codegen.__file__), here / "_functions.py", here / "_statefuls.py",
+                  here / "_subscripts.py", here / "_writer.py"]
     if kind == "numba":
-        generators.append(Path(__file__).with_name("_jit.py"))
+        generators += [here / "_jit.py", here / "_jit_functions.py"]
     return hashlib.sha256(b"".join(p.read_bytes() for p in generators)).hexdigest()
 
 
@@ -210,6 +213,7 @@ def _source_file(kind: str, mdl_path: Path, sha256: str, make: Callable[[], str]
 def _load_numpy(path: Path) -> NumpySimulator:
     namespace: dict[str, object] = {
         "np": np, "_table": _Table, "_grid": _Grid, "_if_then_else": _if_then_else,
+        **NUMPY_HELPERS,
     }
     source = path.read_text(encoding="utf-8")
     exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 - our generated code
@@ -236,7 +240,8 @@ def _load_numba(path: Path) -> NumbaSimulator:
         except BaseException:
             del sys.modules[name]
             raise
-    found = NumbaSimulator(module.VARIABLES, module.PARAMETERS, module.kernel)
+    found = NumbaSimulator(module.VARIABLES, module.PARAMETERS, module.kernel,
+                           getattr(module, "TIME_STEP", 1.0))
     try:
         _warm_up(found)
     except Exception:  # noqa: BLE001 - numba's cache files unreadable (UnpicklingError...)
@@ -249,7 +254,9 @@ def _load_numba(path: Path) -> NumbaSimulator:
 
 def _warm_up(found: NumbaSimulator) -> None:
     """Compile (or load the machine code) now, in one thread, not in the first run's threads."""
-    found.fill({}, 1, (0.0,), 0.0, 1.0, (0,), [0], 1)
+    # One step at the model's time step and defaults: a valid run (a DELAY checks its order
+    # against the time step).
+    found.fill({}, 1, (0.0,), 0.0, found.time_step, (0,), [0], 1)
 
 
 def _drop_numba_caches(*modules: object) -> None:
@@ -309,6 +316,7 @@ class NumbaSimulator:
     variables: tuple[str, ...]
     parameters: tuple[tuple[str, float], ...]
     kernel: Callable[..., None]
+    time_step: float = 1.0  # the .mdl's, for the warm-up run
 
     def fill(self, checked: Mapping[str, object], n: int, times: tuple, until: float,
              step: float, out_steps: tuple, sel: list[int], workers: int) -> np.ndarray:

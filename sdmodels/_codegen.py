@@ -4,51 +4,59 @@ The Vensim text is parsed by PySD's translator front end
 (:class:`pysd.translators.vensim.vensim_file.VensimFile`) into its abstract model; this module
 walks those abstract syntax trees and writes the source of one flat Python function,
 ``simulate``, in which every model variable is a local variable holding a float or an array of
-shape ``(N,)`` (one value per parameter set). Only the constructs the shipped model uses are
-supported; anything else raises :class:`NotImplementedError` naming the element and the
-construct, so that a model change needing more support fails loudly instead of silently.
+shape ``(N,)`` (one value per parameter set). Supported: arithmetic, comparisons and logical
+operators, the functions of :data:`clusterdyn.sdmodels._functions.FUNCTIONS`, lookups (lookup
+definitions and WITH LOOKUP), and the statefuls of :mod:`clusterdyn.sdmodels._statefuls`
+(INTEG, SMOOTH*, DELAY*, TREND, FORECAST, INITIAL, ACTIVE INITIAL, SAMPLE IF TRUE), and
+subscripts, flattened to one scalar per cell by :mod:`clusterdyn.sdmodels._subscripts`.
+Anything else raises :class:`clusterdyn.sdmodels.compiled.UnsupportedConstruct` naming the
+file, the element and the construct, so that a model needing more support fails loudly
+instead of silently. Expressions are written by :mod:`clusterdyn.sdmodels._writer`.
 
-The generated function follows PySD's semantics: constants are evaluated once, stocks and
-SMOOTH states are initialised in dependency order, then each Euler step evaluates the
-auxiliaries in dependency order (states break the feedback loops), records the requested
-outputs at output steps, and updates every state from derivatives computed at the same time
-(``state + ddt * dt``, PySD's update). Constant subexpressions are hoisted out of the time
-loop and repeated subexpressions are computed once per step; both keep PySD's evaluation order
-(left to right within one operator chain), so results agree with PySD to rounding.
+The generated function follows PySD's semantics: constants are evaluated once, states are
+initialised in dependency order, then each Euler step evaluates the auxiliaries in dependency
+order (states break the feedback loops), records the requested outputs at output steps, and
+updates every state from derivatives computed at the same time (``state + ddt * dt``, PySD's
+update). Constant subexpressions are hoisted out of the time loop and repeated subexpressions
+are computed once per step; both keep PySD's evaluation order (left to right within one
+operator chain), so results agree with PySD to rounding.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 import re
 import warnings
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.structures import abstract_model as am
 from pysd.translators.vensim.vensim_file import VensimFile
 
-#: Control variables: PySD reference name -> (Vensim name, local name in the generated code).
-CONTROL = {
-    "time": ("Time", "_t"),
-    "initial_time": ("INITIAL TIME", "_initial_time"),
-    "final_time": ("FINAL TIME", "final_time"),
-    "time_step": ("TIME STEP", "time_step"),
-    "saveper": ("SAVEPER", "_saveper"),
-}
-_ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/", "^": "**"}
-_COMPARISON = {"=": "==", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-#: Vensim functions: PySD reference name -> (local alias of the numpy function, arity).
-_FUNCTIONS = {
-    "min": ("_minimum", 2),
-    "max": ("_maximum", 2),
-    "exp": ("_exp", 1),
-    "ln": ("_log", 1),
-    "if_then_else": ("_if_then_else", 3),
-}
+from clusterdyn.sdmodels import (
+    _pysd_patches,  # noqa: F401 - corrects PySD's parser first
+    _statefuls,
+    _subscripts,
+)
+from clusterdyn.sdmodels._writer import (  # noqa: F401 - re-exported for loop_graph, validation
+    _ARITHMETIC,
+    _COMPARISON,
+    _FUNCTIONS,
+    _TIMED,
+    CONTROL,
+    _calls,
+    _canonical,
+    _Code,
+    _extrapolation,
+    _grid,
+    _join,
+    _references,
+    _unsupported,
+    _Writer,
+    lookup_points,
+)
+from clusterdyn.sdmodels.compiled import UnsupportedConstruct
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,11 @@ class Lowered:
         only needed at output steps.
     states : tuple of str
         Locals of the states, in update order.
+    update_lines : tuple of str
+        Statements run after each recorded step: the Euler updates (``s = s + d_s *
+        time_step``) and the pipeline shifts of DELAY FIXED and DELAY N.
+    control : dict
+        Reference name -> ``.mdl`` value of the control variables (ints stay ints).
     """
 
     mdl_name: str
@@ -114,53 +127,55 @@ class Lowered:
     core_lines: tuple[str, ...]
     report_lines: tuple[str, ...]
     states: tuple[str, ...]
+    update_lines: tuple[str, ...] = ()
+    control: dict = field(default_factory=dict)
 
 
 def parse_model(mdl_path: Path) -> list[am.AbstractElement]:
-    """Parse ``mdl_path`` with PySD's Vensim front end and return its elements."""
+    """Parse ``mdl_path`` with PySD's Vensim front end and return its elements.
+
+    Raises
+    ------
+    UnsupportedConstruct
+        For a model with macros or subscripts.
+    """
+    elements, ranges = parse_section(mdl_path)
+    for element in elements:
+        if any(c.subscripts[0] or c.subscripts[1] for c in element.components):
+            raise UnsupportedConstruct(element.name, "subscripts", mdl_path.name)
+    if ranges:
+        name = getattr(ranges[0], "name", "?")
+        raise UnsupportedConstruct(name, "a subscript range", mdl_path.name)
+    return elements
+
+
+def parse_section(mdl_path: Path) -> tuple[list[am.AbstractElement], tuple]:
+    """Parse ``mdl_path`` with PySD's Vensim front end: its elements and subscript ranges.
+
+    Raises
+    ------
+    UnsupportedConstruct
+        For a model with macros.
+    """
     with warnings.catch_warnings():
         # As in sdmodels.translation: the parser warns about sketch details it ignores.
         warnings.simplefilter("ignore")
         vensim_file = VensimFile(str(mdl_path))
         vensim_file.parse()
         model = vensim_file.get_abstract_model()
-    if len(model.sections) != 1:
-        raise NotImplementedError(f"{mdl_path.name}: macros are not supported")
-    section = model.sections[0]
-    if section.subscripts:
-        raise NotImplementedError(f"{mdl_path.name}: subscript ranges are not supported")
-    return list(section.elements)
-
-
-def _unsupported(element: str, construct: str) -> NotImplementedError:
-    return NotImplementedError(
-        f"element {element!r}: {construct} is not supported by the vectorised runner "
-        "(sdmodels/_codegen.py)"
-    )
-
-
-def _references(node: object, element: str) -> set[str]:
-    """PySD reference names used by an expression (raises for unsupported constructs)."""
-    if isinstance(node, bool) or not isinstance(node, int | float | ae.AbstractSyntax):
-        raise _unsupported(element, f"the value {node!r} ({type(node).__name__})")
-    if isinstance(node, int | float):
-        return set()
-    if isinstance(node, ae.ReferenceStructure):
-        if node.subscripts is not None:
-            raise _unsupported(element, "a subscripted reference")
-        return {node.reference}
-    if isinstance(node, ae.ArithmeticStructure | ae.LogicStructure):
-        return set().union(*(_references(a, element) for a in node.arguments))
-    if isinstance(node, ae.CallStructure):
-        name = getattr(node.function, "reference", node.function)
-        if name not in _FUNCTIONS:
-            raise _unsupported(element, f"the function {str(name).upper()}")
-        if len(node.arguments) != _FUNCTIONS[name][1]:
-            raise _unsupported(element, f"{str(name).upper()} with {len(node.arguments)} args")
-        return set().union(*(_references(a, element) for a in node.arguments))
-    if isinstance(node, ae.InlineLookupsStructure):
-        return _references(node.argument, element)
-    raise _unsupported(element, f"the construct {type(node).__name__}")
+    section = next(s for s in model.sections if s.type == "main")
+    macros = [s.name for s in model.sections if s.type != "main"]
+    if macros:
+        for element in section.elements:
+            names = {_canonical(m): m for m in macros}
+            called = sorted(_calls(element.components[0].ast) & set(names))
+            if called:
+                raise UnsupportedConstruct(
+                    element.name, f"the macro {names[called[0]].upper().replace('_', ' ')}",
+                    mdl_path.name,
+                )
+        raise UnsupportedConstruct(macros[0], "a macro definition", mdl_path.name)
+    return list(section.elements), tuple(section.subscripts)
 
 
 def _classify(elements: list[am.AbstractElement]) -> tuple[dict[str, _Element], dict]:
@@ -208,21 +223,6 @@ def _classify(elements: list[am.AbstractElement]) -> tuple[dict[str, _Element], 
     return found, control
 
 
-def _grid(xs: tuple[float, ...]) -> tuple[float, float] | None:
-    """(scale, last x) if the points lie on a grid of spacing 1/scale = 2**-k from 0.
-
-    Scaling by a power of two and truncating is then an exact segment search (see
-    ``clusterdyn.sdmodels.vectorized._Table``); other tables are evaluated with ``np.interp``.
-    """
-    if len(xs) < 2 or xs[0] != 0.0 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
-        return None
-    for k in range(13):
-        scale = 2.0**k
-        if all((x * scale).is_integer() for x in xs):
-            return (scale, xs[-1]) if xs[-1] * scale <= 4096 else None
-    return None
-
-
 def _toposort(nodes: list[str], deps: dict[str, set[str]], order: dict[str, int]) -> list[str]:
     """Kahn's algorithm, ties broken by the ``.mdl`` order (so the output is reproducible)."""
     members = set(nodes)
@@ -247,156 +247,6 @@ def _toposort(nodes: list[str], deps: dict[str, set[str]], order: dict[str, int]
     return result
 
 
-@dataclass(frozen=True)
-class _Code:
-    key: str  # canonical text (independent of sharing), used to count repetitions
-    text: str  # text to emit
-    const: bool  # fixed for the whole run
-    atom: bool  # usable as an operand without parentheses
-
-
-class _Writer:
-    """Turns ASTs into code: hoists constant subexpressions, shares repeated ones."""
-
-    def __init__(self, elements: dict[str, _Element], constant: set[str]) -> None:
-        self.elements = elements
-        self.constant = constant  # reference names whose value is fixed for the run
-        self.hoisted: dict[str, str] = {}  # constant code -> local computed before the loop
-        self.tables: list[tuple[tuple[float, ...], tuple[float, ...], tuple | None]] = []
-        self.grids: list[tuple[float, float]] = []
-        self.counts: Counter[str] = Counter()  # dynamic composite -> occurrences per step
-        self.shared: dict[str, str] = {}  # dynamic composite -> local, once emitted
-        self.pending: list[str] = []  # statements to emit before the current one
-        self.mode = "plain"  # "plain" (no sharing), "count" or "share"
-
-    def statement(self, target: str, node: object, element: str) -> list[str]:
-        """Code lines assigning ``node`` (of ``element``) to the local ``target``."""
-        self.pending = []
-        code = self.expr(node, element)
-        return [*self.pending, f"{target} = {code.text}"]
-
-    def operand(self, code: _Code) -> str:
-        """Text of ``code`` as an operand of a dynamic expression."""
-        if code.atom:
-            return code.text
-        if code.const:
-            return self._hoist(code.text)
-        return f"({code.text})"
-
-    def _hoist(self, text: str) -> str:
-        if text not in self.hoisted:
-            self.hoisted[text] = f"_k{len(self.hoisted)}"
-        return self.hoisted[text]
-
-    def _composite(self, key: str, text: str, const: bool, atom: bool) -> _Code:
-        if const or self.mode == "plain":
-            return _Code(key, text, const, atom)
-        if self.mode == "count":
-            self.counts[key] += 1
-        elif self.counts[key] > 1:
-            if key not in self.shared:
-                self.shared[key] = f"_c{len(self.shared)}"
-                self.pending.append(f"{self.shared[key]} = {text}")
-            return _Code(key, self.shared[key], False, True)
-        return _Code(key, text, False, atom)
-
-    def expr(self, node: object, element: str) -> _Code:
-        """Code for ``node``, an expression of ``element``."""
-        if isinstance(node, int | float):
-            value = float(node)
-            if not math.isfinite(value):
-                raise _unsupported(element, f"the number {value!r}")
-            text = repr(value) if value >= 0 else f"({value!r})"
-            return _Code(text, text, True, True)
-        if isinstance(node, ae.ReferenceStructure):
-            ref = node.reference
-            if ref in CONTROL:
-                local = CONTROL[ref][1]
-                return _Code(local, local, ref != "time", True)
-            return _Code(
-                self.elements[ref].local, self.elements[ref].local, ref in self.constant, True
-            )
-        if isinstance(node, ae.ArithmeticStructure | ae.LogicStructure):
-            return self._operation(node, element)
-        if isinstance(node, ae.CallStructure):
-            function = _FUNCTIONS[node.function.reference][0]
-            args = [self.expr(a, element) for a in node.arguments]
-            const = all(a.const for a in args)
-            key = f"{function}({', '.join(a.key for a in args)})"
-            text = ", ".join(a.text if const or a.atom else self._arg(a) for a in args)
-            return self._composite(key, f"{function}({text})", const, True)
-        if isinstance(node, ae.InlineLookupsStructure):
-            lookup = node.lookups
-            if lookup.type != "interpolate":
-                raise _unsupported(element, f"a lookup of type {lookup.type!r}")
-            xs, ys = tuple(float(v) for v in lookup.x), tuple(float(v) for v in lookup.y)
-            if not all(math.isfinite(v) for v in xs + ys):
-                raise _unsupported(element, "a lookup table with non-finite points")
-            grid = _grid(xs)
-            table = (xs, ys, grid)
-            if table not in self.tables:
-                self.tables.append(table)
-            arg = self.expr(node.argument, element)
-            if grid is not None:
-                # The segment search (_grid) is shared by tables on the same grid and argument.
-                if grid not in self.grids:
-                    self.grids.append(grid)
-                function = f"_g{self.grids.index(grid)}"
-                text = arg.text if arg.const or arg.atom else self._arg(arg)
-                arg = self._composite(
-                    f"{function}({arg.key})", f"{function}({text})", arg.const, True
-                )
-            function = f"_f{self.tables.index(table)}"
-            text = arg.text if arg.const or arg.atom else self._arg(arg)
-            return self._composite(f"{function}({arg.key})", f"{function}({text})", arg.const, True)
-        raise _unsupported(element, f"the construct {type(node).__name__}")
-
-    def _arg(self, code: _Code) -> str:
-        # A function argument needs no parentheses; a constant one is hoisted.
-        return self._hoist(code.text) if code.const else code.text
-
-    def _operation(self, node: ae.ArithmeticStructure | ae.LogicStructure, element: str) -> _Code:
-        args = [self.expr(a, element) for a in node.arguments]
-        ops = list(node.operators)
-        if len(args) == 1:
-            if ops != ["negative"]:
-                raise _unsupported(element, f"the unary operator {ops[0]}")
-            (arg,) = args
-            return self._composite(f"-({arg.key})", f"-{self._paren(arg)}", arg.const, False)
-        table = _ARITHMETIC if isinstance(node, ae.ArithmeticStructure) else _COMPARISON
-        for op in ops:
-            if op not in table:
-                raise _unsupported(element, f"the operator {op}")
-        if table is _COMPARISON and len(ops) > 1:
-            raise _unsupported(element, "a chained comparison")
-        symbols = [table[op] for op in ops]
-        key = _join(f"({args[0].key})", symbols, [f"({a.key})" for a in args[1:]])
-        if all(a.const for a in args):
-            text = _join(self._paren(args[0]), symbols, [self._paren(a) for a in args[1:]])
-            return _Code(key, text, True, False)
-        # Python evaluates a chain of one precedence level left to right (PySD writes the
-        # same chain), so a constant prefix can be computed once before the loop; "**" chains
-        # associate to the right and are left alone.
-        n = 1
-        while "**" not in symbols and n < len(args) and args[n - 1].const and args[n].const:
-            n += 1
-        if n > 1:
-            prefix = [self._paren(a) for a in args[1:n]]
-            head = self._hoist(_join(self._paren(args[0]), symbols[: n - 1], prefix))
-        else:
-            head = self.operand(args[0])
-        text = _join(head, symbols[n - 1 :], [self.operand(a) for a in args[n:]])
-        return self._composite(key, text, False, False)
-
-    @staticmethod
-    def _paren(code: _Code) -> str:
-        return code.text if code.atom else f"({code.text})"
-
-
-def _join(head: str, symbols: list[str], operands: list[str]) -> str:
-    return " ".join([head, *(f"{s} {o}" for s, o in zip(symbols, operands, strict=True))])
-
-
 def _closure(start: set[str], deps: dict[str, set[str]], inside: set[str]) -> set[str]:
     """Nodes of ``inside`` reachable from ``start`` through ``deps``."""
     seen: set[str] = set()
@@ -409,69 +259,151 @@ def _closure(start: set[str], deps: dict[str, set[str]], inside: set[str]) -> se
     return seen
 
 
+def _control_values(asts: dict[str, tuple[str, object]]) -> dict[str, float]:
+    """Control values: numbers, or references to other control variables (SAVEPER = TIME
+    STEP), kept as the ``.mdl`` has them (an int stays an int, as in PySD's clock)."""
+    values: dict[str, float] = {}
+
+    def value(key: str, depth: int = 0) -> float:
+        name, node = asts[key]
+        if isinstance(node, ae.ReferenceStructure) and node.subscripts is None and depth < 5:
+            ref = _canonical(node.reference)
+            if ref in asts and ref != key:
+                return value(ref, depth + 1)
+        if isinstance(node, bool) or not isinstance(node, int | float):
+            raise _unsupported(name, "a control variable that is not a number")
+        return node
+
+    for key in asts:
+        values[key] = value(key)
+    missing = {"initial_time", "final_time", "time_step", "saveper"} - set(values)
+    if missing:
+        raise NotImplementedError(f"the model lacks the control variables {sorted(missing)}")
+    return values
+
+
+def _cells(parsed: list[am.AbstractElement], ranges: tuple) -> list[tuple]:
+    """``(element, component, key, name, ast)`` of every scalar value: subscripted elements
+    give one per cell (:mod:`clusterdyn.sdmodels._subscripts`)."""
+    flattener = None
+    if ranges:
+        flattener = _subscripts.Flattener(_subscripts.Subscripts(ranges, _canonical))
+        flattener.prepare(parsed)
+    out = []
+    for element in parsed:
+        component = element.components[0]
+        if flattener is None or isinstance(element, am.AbstractControlElement):
+            if len(element.components) != 1:
+                raise _unsupported(element.name, "a definition in several equations")
+            if component.subscripts[0] or component.subscripts[1]:
+                raise _unsupported(element.name, "subscripts without a subscript range")
+            out.append((element, component, _canonical(element.name), element.name,
+                        component.ast))
+            continue
+        if len({type(c) for c in element.components}) != 1:
+            raise _unsupported(element.name, "a definition mixing kinds of equations")
+        out += [(element, component, *cell) for cell in flattener.cells(element)]
+    return out
+
+
+def _entries(parsed: list[am.AbstractElement], ranges: tuple = ()) -> tuple[list, dict, dict]:
+    """Model elements ``(key, name, local, ast)``, lookup definitions and control ASTs."""
+    entries, lookups, control = [], {}, {}
+    used: set[str] = set()
+    for element, component, key, name, ast in _cells(parsed, ranges):
+        if type(ast) in _statefuls.UNSUPPORTED:
+            raise _unsupported(name, _statefuls.UNSUPPORTED[type(ast)])
+        if isinstance(element, am.AbstractControlElement):
+            control[key] = (name, ast)
+            continue
+        if type(component) is am.AbstractLookup and isinstance(ast, ae.LookupsStructure):
+            lookups[key] = lookup_points(ast, name)
+            continue
+        if type(component) not in (am.AbstractComponent, am.AbstractUnchangeableConstant):
+            kind = type(component).__name__.removeprefix("Abstract").lower()
+            raise _unsupported(name, f"a {kind} component")
+        base = "v_" + (re.sub(r"[^0-9a-zA-Z]+", "_", key).strip("_") or "x")
+        local, i = base, 1
+        while local in used:
+            local, i = f"{base}_{i}", i + 1
+        used.add(local)
+        entries.append((key, name, local, ast))
+    return entries, lookups, control
+
+
 def lower(mdl_path: Path) -> Lowered:
     """Lower the model in ``mdl_path`` to ordered statements, for an emitter to wrap.
 
     Raises
     ------
-    NotImplementedError
+    UnsupportedConstruct
         If the model uses a construct the generator does not support (the message names the
-        element and the construct).
+        file, the element and the construct).
     """
-    elements, control = _classify(parse_model(mdl_path))
-    order = {k: i for i, k in enumerate(elements)}
-    dyn: dict[str, set[str]] = {}  # references used at each step
+    try:
+        return _lower(mdl_path)
+    except UnsupportedConstruct as exc:
+        if exc.mdl:
+            raise
+        raise exc.in_file(mdl_path.name) from None
+
+
+def _lower(mdl_path: Path) -> Lowered:
+    entries, lookups, control_asts = _entries(*parse_section(mdl_path))
+    control = _control_values(control_asts)
+    builder = _statefuls.Builder({key: ast for key, _, _, ast in entries}, control, _canonical)
+    for entry in entries:
+        builder.element(*entry)
+    nodes, statefuls = builder.nodes, builder.statefuls
+    order = {k: i for i, k in enumerate(nodes)}
     init: dict[str, set[str]] = {}  # references used to initialise
-    for key, el in elements.items():
-        ast = el.ast
-        if el.kind == "stock":
-            dyn[key] = _references(ast.flow, el.name)
-            init[key] = _references(ast.initial, el.name)
-        elif el.kind == "smooth":
-            dyn[key] = _references(ast.input, el.name) | _references(ast.smooth_time, el.name)
-            init[key] = _references(ast.initial, el.name)
-        else:
-            dyn[key] = init[key] = _references(ast, el.name) if el.kind == "auxiliary" else set()
+    dyn: dict[str, set[str]] = {}  # references used at each step
+    for key, node in nodes.items():
+        init[key] = _references(node.init, node.name, lookups)
+        dyn[key] = set() if node.dyn is None else _references(node.dyn, node.name, lookups)
         for ref in dyn[key] | init[key]:
-            if ref not in elements and ref not in CONTROL:
-                raise _unsupported(el.name, f"the reference to an unknown variable {ref!r}")
+            if ref not in nodes and ref not in CONTROL:
+                raise _unsupported(node.name, f"the reference to an unknown variable {ref!r}")
+    ddt_refs = set().union(*(
+        _references(ast, st.name, lookups) for st in statefuls for _, ast in st.ddt
+        if not isinstance(ast, str)))
     # Constants: numbers, and auxiliaries computed from constants only (fixed point).
-    constant = {k for k, el in elements.items() if el.kind == "constant"}
+    constant = {k for k, node in nodes.items() if node.kind == "constant"}
     changed = True
     while changed:
         changed = False
-        for key, el in elements.items():
+        for key, node in nodes.items():
             if (
-                el.kind == "auxiliary"
+                node.kind == "auxiliary"
+                and node.init is node.dyn
                 and key not in constant
                 and all(r in constant or (r in CONTROL and r != "time") for r in dyn[key])
             ):
                 constant.add(key)
                 changed = True
-    states = [k for k, el in elements.items() if el.kind in ("stock", "smooth")]
-    auxiliaries = {k for k, el in elements.items() if el.kind == "auxiliary"} - constant
-    writer = _Writer(elements, constant)
-    local = {k: el.local for k, el in elements.items()}
+    states = [k for k, node in nodes.items() if node.kind == "state"]
+    auxiliaries = {k for k, node in nodes.items() if node.kind == "auxiliary"} - constant
+    writer = _Writer(nodes, constant, lookups)
 
     params: list[tuple[str, str, float]] = []
     const_lines = []
     const_deps = {k: init[k] & constant for k in constant}
     for key in _toposort(sorted(constant, key=order.__getitem__), const_deps, order):
-        el = elements[key]
-        if el.kind == "constant":
-            params.append((el.local, el.name, float(el.ast)))
+        node = nodes[key]
+        if key in builder.structural:  # fixes a delay order: not a parameter
+            const_lines.append(f"{node.local} = {float(node.init)!r}")
+        elif node.kind == "constant":
+            params.append((node.local, node.name, float(node.init)))
         else:
-            const_lines += writer.statement(el.local, el.ast, el.name)
+            const_lines += writer.statement(node.local, node.init, node.name)
 
     init_nodes = set(states) | _closure(set(states), init, auxiliaries)
     init_deps = {k: init[k] & init_nodes for k in init_nodes}
     init_lines = []
     for key in _toposort(sorted(init_nodes, key=order.__getitem__), init_deps, order):
-        el = elements[key]
-        node = el.ast.initial if key in states else el.ast
-        init_lines += writer.statement(el.local, node, el.name)
+        init_lines += writer.statement(nodes[key].local, nodes[key].init, nodes[key].name)
 
-    core = _closure(set(states), dyn, auxiliaries)
+    core = _closure({"#ddt"}, {**dyn, "#ddt": ddt_refs}, auxiliaries)
     aux_deps = {k: dyn[k] & auxiliaries for k in auxiliaries}
     core_order = _toposort(sorted(core, key=order.__getitem__), aux_deps, order)
     report = auxiliaries - core
@@ -480,19 +412,13 @@ def lower(mdl_path: Path) -> Lowered:
     def loop_sections() -> tuple[list[str], list[str]]:
         core_lines: list[str] = []
         for key in core_order:
-            core_lines += writer.statement(local[key], elements[key].ast, elements[key].name)
-        for key in states:
-            el = elements[key]
-            if el.kind == "stock":
-                core_lines += writer.statement(f"d_{el.local}", el.ast.flow, el.name)
-            else:
-                # PySD's Smooth.ddt: (input - state) * order / smooth time, order 1.
-                core_lines += writer.statement(f"_in_{el.local}", el.ast.input, el.name)
-                core_lines += writer.statement(f"_st_{el.local}", el.ast.smooth_time, el.name)
-                core_lines.append(f"d_{el.local} = (_in_{el.local} - {el.local}) / _st_{el.local}")
+            core_lines += writer.statement(nodes[key].local, nodes[key].dyn, nodes[key].name)
+        for stateful in statefuls:
+            for target, ast in stateful.ddt:
+                core_lines += writer.statement(target, ast, stateful.name)
         report_lines: list[str] = []
         for key in report_order:
-            report_lines += writer.statement(local[key], elements[key].ast, elements[key].name)
+            report_lines += writer.statement(nodes[key].local, nodes[key].dyn, nodes[key].name)
         return core_lines, report_lines
 
     # Two passes: count the dynamic subexpressions, then name those that occur repeatedly.
@@ -501,22 +427,25 @@ def lower(mdl_path: Path) -> Lowered:
     writer.mode = "share"
     core_lines, report_lines = loop_sections()
 
-    names = [el.name for el in elements.values()] + [CONTROL[c][0] for c in CONTROL]
+    names = [name for _, name, _, _ in entries] + [CONTROL[c][0] for c in CONTROL]
+    values = [nodes[key].local for key, _, _, _ in entries] + [CONTROL[c][1] for c in CONTROL]
     return Lowered(
         mdl_name=mdl_path.name,
         variables=tuple(names),
-        values=tuple([el.local for el in elements.values()] + [CONTROL[c][1] for c in CONTROL]),
+        values=tuple(values),
         tables=tuple(writer.tables),
         grids=tuple(writer.grids),
-        initial_time=control["initial_time"],
-        saveper=control["saveper"],
+        initial_time=float(control["initial_time"]),
+        saveper=float(control["saveper"]),
         params=tuple(params),
         const_lines=tuple(const_lines),
         hoisted=tuple((name, text) for text, name in writer.hoisted.items()),
         init_lines=tuple(init_lines),
         core_lines=tuple(core_lines),
         report_lines=tuple(report_lines),
-        states=tuple(local[k] for k in states),
+        states=tuple(nodes[k].local for k in states),
+        update_lines=tuple(line for st in statefuls for line in st.updates),
+        control=control,
     )
 
 
@@ -535,7 +464,7 @@ def generate(mdl_path: Path) -> GeneratedCode:
         element and the construct).
     """
     low = lower(mdl_path)
-    update_lines = [f"{s} = {s} + d_{s} * time_step" for s in low.states]
+    update_lines = list(low.update_lines)
     tables = "".join(f"_f{i}, " for i in range(len(low.tables)))
     grids = "".join(f"_g{i}, " for i in range(len(low.grids)))
     param_lines = [f"{local} = P.get({name!r}, {default!r})" for local, name, default in low.params]

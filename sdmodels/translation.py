@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 import pysd
 
+from clusterdyn.sdmodels import _pysd_patches  # noqa: F401 - corrects PySD's parser first
 from clusterdyn.sdmodels.errors import ModelInputError, suggest
 
 T = TypeVar("T")

@@ -213,16 +213,16 @@ def test_a_log_target_needs_positive_data(tmp_path):
 
 @pytest.fixture(scope="module")
 def refused(tmp_path_factory):
-    """A copy of the example whose advertising goes through SAMPLE IF TRUE (always true, so
-    the same model), a construct the compiled engine does not support (PySD does)."""
+    """A copy of the example whose adoption from advertising adds 0 x GET TIME VALUE (so the
+    same model), a function the compiled engine does not support (PySD does)."""
     folder = tmp_path_factory.mktemp("refused")
     spec = _copy_example(folder)
     mdl = folder / "bass_diffusion.mdl"
     old = "Advertising effectiveness*Potential adopters\n"
     text = mdl.read_text()
     assert text.count(old) == 1
-    mdl.write_text(text.replace(old, "SAMPLE IF TRUE(Time < 1000, Advertising effectiveness"
-                                     "*Potential adopters, 0)\n"))
+    mdl.write_text(text.replace(old, "Advertising effectiveness*Potential adopters"
+                                     " + 0 * GET TIME VALUE(0, 0, 0)\n"))
     return spec
 
 
@@ -252,7 +252,7 @@ def test_pysd_and_compiled_runners_agree():
 def test_compiled_engine_on_a_model_it_refuses_is_one_line(refused, tmp_path, capsys):
     _one_line_error(capsys, ["calibrate", "--spec", str(refused), "-o", str(tmp_path / "r.toml"),
                              "--engine", "compiled"],
-                    "--engine compiled", "SAMPLE IF TRUE", "--engine pysd")
+                    "--engine compiled", "GET TIME VALUE", "--engine pysd")
 
 
 def test_auto_engine_falls_back_to_pysd_with_a_notice(refused, tmp_path, capsys):

@@ -320,10 +320,10 @@ def _tiny(tmp_path, inflow: str):
 @pytest.mark.parametrize(
     ("inflow", "construct"),
     [
-        ("ABS(Rate)", "the function ABS"),
-        ("DELAY1(Rate, 2)", "DelayStructure"),
-        ("SMOOTH3(Rate, 2)", "SMOOTH of order 3"),
-        ("IF THEN ELSE(Rate > 0 :AND: Time > 1, 1, 0)", "the operator :AND:"),
+        ("RANDOM UNIFORM(0, 1, 3)", "the function RANDOM UNIFORM"),
+        ("GAME(Rate)", "GAME"),
+        ("GET TIME VALUE(0, 0, 0)", "the function GET TIME VALUE"),
+        ("VECTOR RANK(Rate, 1)", "the function VECTOR RANK"),
     ],
 )
 def test_unsupported_constructs_fail_loudly(tmp_path, inflow, construct):
