@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from clusterdyn.argtypes import whole_number
-from clusterdyn.calibration.engine_names import ENGINES
 from clusterdyn.errors import UsageError
 from clusterdyn.io import output_file, write_set
+from clusterdyn.sdmodels.engine_names import ENGINES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterdyn.calibration.engine_names import ENGINES
+from clusterdyn.sdmodels.engine_names import ENGINES
 from clusterdyn.sdmodels.errors import ModelInputError, SimulationError
 from clusterdyn.sdmodels.model import Model
 from clusterdyn.sdmodels.vectorized import EnsembleResult, VectorizedModel, compile_model

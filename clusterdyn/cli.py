@@ -11,6 +11,7 @@ from pathlib import Path
 from clusterdyn import __version__
 from clusterdyn.argtypes import whole_number
 from clusterdyn.errors import UsageError
+from clusterdyn.sdmodels.engine_names import ENGINES
 
 # Every import of the model, the calibration or the plotting libraries is made by the command
 # that needs it, so that `clusterdyn --help` and argument errors answer at once.
@@ -69,9 +70,6 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-#: Engines of ``clusterdyn run --model PATH.mdl`` (clusterdyn.sdmodels.engines.ENGINES,
-#: checked equal by the tests).
-ENGINES = ("auto", "compiled", "pysd")
 
 
 def _time(text: str) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from clusterdyn.argtypes import whole_number
-from clusterdyn.calibration.engine_names import ENGINES
 from clusterdyn.errors import UsageError
 from clusterdyn.io import write_atomically
+from clusterdyn.sdmodels.engine_names import ENGINES
 from clusterdyn.sdmodels.errors import ModelInputError, SimulationError  # light: no PySD for --help
 
 _positive = whole_number(1, what="a positive whole number")

@@ -41,10 +41,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clusterdyn.sdmodels.engine_names import ENGINES
 from clusterdyn.sdmodels.errors import ModelInputError, SimulationError, suggest
 
-#: The engines :func:`run_mdl` accepts.
-ENGINES = ("auto", "compiled", "pysd")
 #: Vensim's simulation control variables: settings of a run, not output columns.
 CONTROL = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
 #: Name of the time index (and of the first column of a CSV), as in Vensim's output files.
