@@ -246,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     from clusterdyn.calibration import command as calibration_command
     from clusterdyn.calibration import posterior_command, profile_command
     from clusterdyn.ensembles import command as ensembles_command
+    from clusterdyn.explore import command as explore_command
     from clusterdyn.figures import command as figures_command
     from clusterdyn.forecasting import command as forecast_command
     from clusterdyn.policy import command as policy_command
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     figures_command.add_parser(sub)
     validation_command.add_parser(sub)
     ensembles_command.add_parser(sub)
+    explore_command.add_parser(sub)
 
     reproduce = sub.add_parser(
         "reproduce", help="main job: calibrated baseline, all scenarios and all figures",

@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from clusterdyn import scenarios
 from clusterdyn.figures.inputs import FigureInputs, rounded
 from clusterdyn.figures.style import (
+    LOG_OUTPUTS,
     MUTED,
     STAGE_LABELS,
     add_footer,
@@ -35,8 +36,6 @@ from clusterdyn.sdmodels import PUBLIC_OUTPUTS
 
 SCHEDULE_COLUMNS = ["scenario", "lever", "stage", "intensity", "start"]
 COMPARISON_COLUMNS = ["scenario", "year", "variable", "value"]
-#: Outputs drawn on a log scale in the comparison (they span orders of magnitude).
-LOG_OUTPUTS = frozenset({"Production", "Production capacity", "Export value"})
 #: KPI panels: column of :func:`clusterdyn.scenarios.kpi_table` -> (title, axis label, factor).
 KPI_PANELS: dict[str, tuple[str, str, float]] = {
     "production_2003_t": ("Production 2003", "thousand t/year", 1e-3),

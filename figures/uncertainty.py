@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 
 from clusterdyn.ensembles.bands import BANDS, monte_carlo_bands
 from clusterdyn.figures.inputs import FigureInputs, rounded
-from clusterdyn.figures.policy import LOG_OUTPUTS
+from clusterdyn.figures.palette import LOG_OUTPUTS
 from clusterdyn.figures.style import (
     ACCENT_COLOUR,
     DATA_COLOUR,

@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from clusterdyn.scenarios.spec import (
 )
 from clusterdyn.sdmodels import PUBLIC_OUTPUTS
 from clusterdyn.sdmodels.model import Model, _pysd_deprecations_silenced
+
+if TYPE_CHECKING:  # only annotated: the compiled runner is passed in by the caller
+    from clusterdyn.sdmodels.vectorized import VectorizedModel
 
 #: Variables of the yearly trajectories: the public outputs and the stage in force.
 TRAJECTORY_VARIABLES: tuple[str, ...] = (*PUBLIC_OUTPUTS, "Lifecycle stage")
@@ -264,3 +268,56 @@ def run(
     starts = {s: (t if t <= until_ else None) for s, t in effective.items()}
     cost = cost_series(full, effective, int(model.initial_time), until_, costs)
     return ScenarioRun(scenario, frame, starts, cost, full, until_, dt_)
+
+
+def run_compiled(
+    scenario: Scenario | str | Path,
+    runner: VectorizedModel,
+    draws: pd.DataFrame | None = None,
+    params: Mapping[str, object] | None = None,
+    until: int | None = None,
+    costs: PolicyCosts | None = None,
+) -> tuple[ScenarioRun, np.ndarray | None]:
+    """:func:`run` through the compiled runner, and the same scenario under posterior draws.
+
+    The central run is the one :func:`run` gives (same parameters, same time step: the
+    compiled runner reproduces PySD's Euler steps), computed in milliseconds; each row of
+    ``draws`` replaces the calibrated parameters it holds and is run in the same call.
+    Stages triggered by a condition are resolved once on the central run (by PySD, as
+    :func:`run` does) and keep those start years under every draw.
+
+    Parameters
+    ----------
+    scenario : Scenario, str or pathlib.Path
+    runner : VectorizedModel
+        The compiled salmon model (:func:`clusterdyn.ensembles.runner.register`).
+    draws : pandas.DataFrame, optional
+        One row per draw, columns named as model parameters. A parameter the scenario or
+        ``params`` sets keeps that value in every draw.
+    params, until, costs
+        As in :func:`run`.
+
+    Returns
+    -------
+    (ScenarioRun, values) : tuple
+        ``values`` has shape ``(len(draws), years, len(TRAJECTORY_VARIABLES))`` (None without
+        draws).
+    """
+    model = runner.model
+    scenario = scenario if isinstance(scenario, Scenario) else load(scenario, model)
+    costs = costs or load_costs()
+    full, until_, effective, dt_ = _prepare(scenario, params, until, None, None, model)
+    rows: dict[str, object] = dict(full)
+    n_draws = 0 if draws is None else len(draws)
+    if n_draws:
+        fixed = set(scenario.parameters) | set(params or ())
+        for name in draws.columns:
+            if name not in fixed:
+                rows[name] = np.concatenate([[full[name]], draws[name].to_numpy(dtype=float)])
+    out = runner.run(rows, until=until_, dt=dt_, variables=list(TRAJECTORY_VARIABLES))
+    frame = pd.DataFrame(out.values[0], index=pd.Index(out.years, name="year"),
+                         columns=list(TRAJECTORY_VARIABLES))
+    starts = {s: (t if t <= until_ else None) for s, t in effective.items()}
+    cost = cost_series(full, effective, int(model.initial_time), until_, costs)
+    band = out.values[1:] if n_draws else None
+    return ScenarioRun(scenario, frame, starts, cost, full, until_, dt_), band

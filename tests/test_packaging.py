@@ -35,10 +35,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("scenarios",),
     ("ensembles", "validation", "forecasting", "policy"),
     ("figures",),
+    ("explore",),
     ("clusterdyn.cli",),
 )
 FOLDERS = ("sdmodels", "calibration", "scenarios", "figures", "validation", "ensembles",
-           "forecasting", "policy")
+           "forecasting", "policy", "explore")
 
 
 def _tracked(*patterns: str) -> list[Path]:
