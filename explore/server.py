@@ -9,6 +9,7 @@ import time
 import webbrowser
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import NoReturn
 
 import panel as pn
 
@@ -29,8 +30,8 @@ def free_port() -> int:
 def serve(overlays: list[Scenario], start: Scenario, port: int = 5006, draws: int | None = None,
           until: int = 2003, seed: int = 0, open_browser: bool = False,
           began: float | None = None, announce: Callable[[str], None] = print,
-          log: Callable[[str], None] = print) -> int:
-    """Serve the explorer on ``HOST:port`` until interrupted; return the exit status.
+          log: Callable[[str], None] = print) -> NoReturn:
+    """Serve the explorer on ``HOST:port`` until Ctrl-C (then raise KeyboardInterrupt).
 
     Parameters
     ----------
@@ -47,15 +48,18 @@ def serve(overlays: list[Scenario], start: Scenario, port: int = 5006, draws: in
     """
     began = time.perf_counter() if began is None else began
     port = port or free_port()
-    workbench: Future = RUNS.submit(Workbench, DEFAULT_DRAWS if draws is None else draws,
-                                    seed, until)
-    def session() -> pn.viewable.Viewable:  # called by Panel once per browser tab
-        return create_session(workbench, overlays, start)
+    loading: list[Future] = []
 
+    def session() -> pn.viewable.Viewable:  # called by Panel once per browser tab
+        return create_session(loading[0], overlays, start)
+
+    # The port is taken before the model starts loading: a busy port is one error line.
     with contextlib.redirect_stdout(io.StringIO()):  # Panel's own "Launching server" line
         server = pn.serve(session,
                           port=port, address=HOST, show=False, start=False, title=TITLE,
                           websocket_origin=[f"{HOST}:{port}", f"localhost:{port}"])
+    workbench = RUNS.submit(Workbench, DEFAULT_DRAWS if draws is None else draws, seed, until)
+    loading.append(workbench)
     url = f"http://{HOST}:{server.port}/"
     announce(f"clusterdyn explore: serving on {url} (Ctrl-C to stop)")
     log(f"clusterdyn explore: page ready in {time.perf_counter() - began:.1f} s; loading the "
@@ -73,7 +77,7 @@ def serve(overlays: list[Scenario], start: Scenario, port: int = 5006, draws: in
         webbrowser.open(url)
     server.start()
     try:
-        server.io_loop.start()
+        server.io_loop.start()  # Bokeh stops the loop on Ctrl-C instead of raising
     finally:
         server.stop()
-    return 0
+    raise KeyboardInterrupt  # the command line's quiet "interrupted", exit status 130

@@ -233,3 +233,31 @@ def test_only_the_page_imports_the_browser_framework():
 
 def test_kpi_intervals_are_finite(bench):
     assert all(math.isfinite(x) for pair in bench.historical.intervals.values() for x in pair)
+
+
+def test_the_sliders_wait_less_than_panels_default():
+    """The redraw budget relies on Panel's per-class wait (a private class variable): fail
+    loudly if a Panel upgrade renames it."""
+    pytest.importorskip("panel")
+    from panel.reactive import Syncable
+
+    from clusterdyn.explore.app import LeverSlider
+    assert Syncable._debounce == 50
+    assert LeverSlider._debounce == 10
+
+
+def test_a_busy_port_is_one_error_line():
+    """As a user meets it (a subprocess: tornado leaves the refused socket to the collector)."""
+    pytest.importorskip("panel")
+    import socket
+    import subprocess
+    import sys
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "clusterdyn.cli", "explore", "--port",
+                               str(port)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "Address already in use" in done.stderr
+    assert done.stdout == ""

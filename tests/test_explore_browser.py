@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -56,6 +57,10 @@ if (_why := _missing()) is not None:
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Server:
     """``clusterdyn explore`` in a subprocess; its output is read in a thread."""
 
@@ -63,7 +68,9 @@ class Server:
         self.began = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "clusterdyn.cli", "explore", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            # Ctrl-C must reach it even when this test run inherited SIGINT ignored (conftest)
+            preexec_fn=_default_sigint)  # noqa: PLW1509
         self.lines: list[tuple[float, str]] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -100,12 +107,18 @@ class Server:
     def model_ready(self) -> float:
         return next(t for t, line in self.lines if "model ready" in line)
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(20)
-        self.reader.join(10)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
+    def stop(self) -> int:
+        """Ctrl-C, as a user stops it; return the exit status."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            status = self.proc.wait(30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.reader.join(10)
+            assert self.proc.stdout is not None
+            self.proc.stdout.close()
+        return status
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +127,14 @@ def server():
     try:
         running._wait_for("model ready")
         print(f"\nSTART-UP: page served {running.page_served:.2f} s, model ready "
-              f"{running.model_ready():.2f} s after the command started")
+              f"{running.model_ready():.2f} s after the command started (this test session's "
+              "own compiler cache, cold unless an earlier test filled it)")
         yield running
     finally:
-        running.stop()
-    assert "Traceback" not in "\n".join(line for _, line in running.lines)
+        status = running.stop()
+    output = "\n".join(line for _, line in running.lines)
+    assert status == 130 and output.endswith("clusterdyn explore: interrupted"), output
+    assert "Traceback" not in output
 
 
 @pytest.fixture(scope="module")
