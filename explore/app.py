@@ -292,6 +292,7 @@ class Session:
         name = getattr(event, "new", None)
         if name:
             self.apply(self.known[name])
+            self.start_from.value = ""  # so that choosing the same scenario again applies it
 
     def _uploaded(self, _event: object = None) -> None:
         if not self.upload.value:
