@@ -227,10 +227,14 @@ class Session:
             self.plots.show(evaluation, self.wb.until)
             self._refresh_kpis()
             shown = starts_text(evaluation)
-            self.starts_shown.object = "Stages start: " + "; ".join(
-                f"{STAGE_LABELS[s]} {shown[s]}" for s in STAGES[1:])
-            self.message.visible = False
-            self.save.disabled = not self._name_ok()
+            starts = "Stages start: " + "; ".join(f"{STAGE_LABELS[s]} {shown[s]}"
+                                                  for s in STAGES[1:])
+            if self.starts_shown.object != starts:
+                self.starts_shown.object = starts
+            if self.message.visible:
+                self.message.visible = False
+            if self.save.disabled == self._name_ok():
+                self.save.disabled = not self._name_ok()
             self.status.object = (f"runs {self.runs}; last: {1 + evaluation.n_draws} model runs"
                                   f" in {evaluation.seconds * 1000:.0f} ms")
 

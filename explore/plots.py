@@ -70,6 +70,7 @@ class LivePlots:
         self.historical = ColumnDataSource(trajectory_data(workbench.historical))
         self.overlays = [ColumnDataSource(trajectory_data(None)) for _ in range(MAX_OVERLAYS)]
         self.boxes: list[list[BoxAnnotation]] = []
+        self._shaded: list[tuple[bool, float, float]] = []
         self.figures = []
         self.legend_items: list[LegendItem] = []
         for k, variable in enumerate(PUBLIC_OUTPUTS):
@@ -123,16 +124,21 @@ class LivePlots:
         return fig
 
     def set_stages(self, evaluation: Evaluation, until: int) -> None:
-        """Shade the stages as they started in ``evaluation``'s central run."""
+        """Shade the stages as they started in ``evaluation``'s central run (the boxes are
+        only touched when a start moved: every property sent makes the page lay out again)."""
         starts = [evaluation.stage_starts.get(s) for s in STAGES]
         edges = [float(s) if s is not None else None for s in starts]
+        wanted = []
+        for k in range(len(STAGES)):
+            later = [e for e in edges[k + 1:] if e is not None]
+            wanted.append((edges[k] is not None, edges[k] if edges[k] is not None else 0.0,
+                           min(later, default=float(until) + 0.5)))
+        if wanted == self._shaded:
+            return
+        self._shaded = wanted
         for boxes in self.boxes:
-            for k, box in enumerate(boxes):
-                start = edges[k]
-                later = [e for e in edges[k + 1:] if e is not None]
-                box.visible = start is not None
-                box.left = start if start is not None else 0.0
-                box.right = min(later, default=float(until) + 0.5)
+            for box, (visible, left, right) in zip(boxes, wanted, strict=True):
+                box.update(visible=visible, left=left, right=right)
 
     def show(self, evaluation: Evaluation, until: int) -> None:
         """Draw the current settings (line, band, stages)."""
