@@ -31,6 +31,23 @@ def default_run(model):
     return model.run(variables="all")
 
 
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, object, object]:
+    """One ``clusterdyn reproduce`` per session: (exit code, output folder, figure folder).
+
+    Its figure step (``clusterdyn figures``: the whole set, in this process, where pytest turns
+    any warning into an error) is the render tests/test_figures.py checks byte for byte, so
+    the set is drawn once per session, not once there and again here (about a minute of CI
+    time). Tests only read these folders; one that changes files works on a copy.
+    """
+    from clusterdyn.cli import main
+
+    root = tmp_path_factory.mktemp("reproduce")
+    out, figs = root / "out", root / "figures"
+    code = main(["reproduce", "-o", str(out), "--figures", str(figs)])
+    return code, out, figs
+
+
 def _default_sigint() -> None:
     # A process started as a background job of a non-interactive shell inherits SIGINT
     # ignored (POSIX), and Python then never raises KeyboardInterrupt: a test run launched

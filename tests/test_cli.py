@@ -90,10 +90,11 @@ def test_console_script_runs_as_a_separate_process(tmp_path):
     assert not out.exists()
 
 
-def test_reproduce_runs_the_main_job(tmp_path):
-    """`clusterdyn reproduce`: calibrated baseline, every scenario, every figure."""
-    out, figs = tmp_path / "out", tmp_path / "figures"
-    assert main(["reproduce", "-o", str(out), "--figures", str(figs)]) == 0
+def test_reproduce_runs_the_main_job(reproduced):
+    """`clusterdyn reproduce`: calibrated baseline, every scenario, every figure (the session's
+    one run, whose figures tests/test_figures.py also checks)."""
+    code, out, figs = reproduced
+    assert code == 0
     assert (out / "baseline.csv").is_file()
     assert {"trajectories.csv", "kpis.csv", "kpis.md"} <= {p.name for p in (out / "scenarios")
                                                          .iterdir()}
