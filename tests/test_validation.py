@@ -104,18 +104,6 @@ def calibrated():
     return calibrated_parameters()
 
 
-def test_shipped_reality_checks_hold(model, calibrated):
-    checks = load_checks(model)
-    assert len(checks) >= 7
-    assert {"price zero stops investment", "all levers off keeps the cluster tiny",
-            "maximal sanitary pressure lowers survival", "no suppliers raise unit cost"} <= {
-        c.name for c in checks}  # fmt: skip
-    results = run_checks(model, checks, calibrated)
-    failed = [(r.check.name, r.error, [x.detail for x in r.results if not x.passed])
-              for r in results if not r.passed]  # fmt: skip
-    assert not failed
-
-
 def test_forcing_from_a_year_on_leaves_earlier_years_untouched(model):
     names = ["Price", "Production"]
     base = model.run(variables=names)
@@ -317,14 +305,38 @@ def test_behaviour_test_rejects_a_model_far_from_the_data(model, calibrated):
 # --- the command ---------------------------------------------------------------------------
 
 
-def test_check_command_passes_and_rewrites_the_committed_report(tmp_path, capsys):
+def test_check_command_passes_and_rewrites_the_committed_report(tmp_path, capsys,
+                                                                   monkeypatch):
     """``clusterdyn check`` passes on the shipped model, says so section by section, and
     writes validation/report.md (linked from README.md) as committed, at its written precision
     (:mod:`tests.precision`). One run serves both (the battery takes about a minute)."""
     from pathlib import Path
 
+    from clusterdyn.validation import reality
+
+    # The shipped reality checks on the calibrated baseline: what the command's "reality
+    # checks" section runs (run_checks of the shipped checks with the calibrated parameters),
+    # recorded here rather than run a second time (a former test of its own, 30 s of CI).
+    calls = []
+
+    def recorded(model, checks, base_params=None):
+        results = run_checks(model, checks, base_params)
+        calls.append((model, checks, base_params, results))
+        return results
+
+    monkeypatch.setattr(reality, "run_checks", recorded)
     report = tmp_path / "out" / "report.md"
     assert _run_check(["-o", str(report)]) == 0
+    ((model, checks, base, results),) = calls
+    assert checks == load_checks(model)
+    assert dict(base) == calibrated_parameters()
+    assert len(checks) >= 7
+    assert {"price zero stops investment", "all levers off keeps the cluster tiny",
+            "maximal sanitary pressure lowers survival", "no suppliers raise unit cost"} <= {
+        c.name for c in checks}  # fmt: skip
+    failed = [(r.check.name, r.error, [x.detail for x in r.results if not x.passed])
+              for r in results if not r.passed]  # fmt: skip
+    assert not failed
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == [
         "units", "reality checks", "integration", "stocks", "behaviour", "wrote the report to "
