@@ -31,6 +31,23 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=600)
 
 
+def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``clusterdyn ARGS`` run by :func:`clusterdyn.cli.main` in this process: (exit code,
+    stdout, stderr) as ``python -m clusterdyn.cli`` (``sys.exit(main())``) gives them, an
+    argparse error's SystemExit included. A bad-input case then costs no interpreter start
+    and import of its own (3-7 s each on the CI machine; the separate process itself is
+    covered by tests/test_cli.py and the forecast run below)."""
+    from clusterdyn.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 # -- the result ----------------------------------------------------------------------------
 def test_every_method_forecasts_every_target_with_nested_intervals(from_1995):
     table = from_1995.forecasts
@@ -181,19 +198,19 @@ def test_cli_forecast_writes_tables_and_figure(tmp_path):
     (["--train-until", "1977"], "expected a year from 1979"),
     ([], "one of the arguments --train-until --origins is required"),
 ])
-def test_cli_bad_input_is_one_line(tmp_path, args, message):
-    done = _cli("forecast", *args, "-o", str(tmp_path / "out"))
-    assert done.returncode == 2
-    assert message in done.stderr
-    assert "Traceback" not in done.stderr
+def test_cli_bad_input_is_one_line(tmp_path, capsys, args, message):
+    code, _, err = _in_process(capsys, "forecast", *args, "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
     assert not (tmp_path / "out" / "forecast.csv").exists()
 
 
-def test_cli_refuses_a_file_as_output_folder_before_computing(tmp_path):
+def test_cli_refuses_a_file_as_output_folder_before_computing(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")
-    done = _cli("forecast", "--train-until", "1995", "-o", str(target))
-    assert done.returncode == 2 and "expected a folder, found a file" in done.stderr
+    code, _, err = _in_process(capsys, "forecast", "--train-until", "1995", "-o", str(target))
+    assert code == 2 and "expected a folder, found a file" in err
 
 
 # -- the committed evaluation --------------------------------------------------------------
@@ -227,13 +244,14 @@ def test_run_takes_any_results_file(tmp_path):
     assert abs(frame.loc[2003, "Production"] / shipped_run.loc[2003, "Production"] - 1) > 0.05
 
 
-def test_run_refuses_a_results_file_of_another_model(tmp_path):
+def test_run_refuses_a_results_file_of_another_model(tmp_path, capsys):
     other = tmp_path / "other.toml"
     other.write_text(HOLDOUT.read_text().replace('model = "salmon_cluster"',
                                                  'model = "another_model"', 1))
-    done = _cli("run", "--results", str(other), "-o", str(tmp_path / "x.csv"))
-    assert done.returncode == 2
-    assert "fitted to model 'another_model', not 'salmon_cluster'" in done.stderr
+    code, _, err = _in_process(capsys, "run", "--results", str(other), "-o",
+                               str(tmp_path / "x.csv"))
+    assert code == 2
+    assert "fitted to model 'another_model', not 'salmon_cluster'" in err
 
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -157,13 +154,22 @@ def test_bad_input_is_one_clear_error(kwargs, message):
         optimize(**kwargs)
 
 
-def test_cli_bad_input_is_one_line_exit_2():
+def test_cli_bad_input_is_one_line_exit_2(capsys):
+    # In this process, as `python -m clusterdyn.cli` (`sys.exit(main())`) runs it, argparse's
+    # SystemExit included: three interpreter starts and imports less (the separate process
+    # is covered by tests/test_cli.py).
+    from clusterdyn.cli import main
+
     for args in (["--budget", "-5"], ["--objective", "x"], ["--levers", "biotech"]):
-        done = subprocess.run([sys.executable, "-m", "clusterdyn.cli", "optimize", *args,
-                               "-o", "unused"], capture_output=True, text=True)
-        assert done.returncode == 2
-        assert "Traceback" not in done.stderr
-        assert done.stderr.strip().splitlines()[-1].startswith("clusterdyn optimize: error:")
+        capsys.readouterr()
+        try:
+            code = main(["optimize", *args, "-o", "unused"])
+        except SystemExit as stop:
+            code = stop.code
+        err = capsys.readouterr().err
+        assert code == 2
+        assert "Traceback" not in err
+        assert err.strip().splitlines()[-1].startswith("clusterdyn optimize: error:")
 
 
 def test_parser_objectives_match_the_evaluator():
