@@ -203,6 +203,13 @@ def test_ctrl_c_during_figures_ends_in_one_line_and_leaves_no_partial_file(tmp_p
     assert not [n for n in left if n.startswith(".") or n.endswith(".tmp")], left
 
 
+@pytest.fixture(scope="module")
+def shipped_quick_fit(model):
+    """The quick calibration of the shipped spec and data, seed 0 (used by two tests: one
+    deterministic search instead of two)."""
+    return fit_module.calibrate(model, seed=0, quick=True, progress=False)
+
+
 def _spec_with_data(tmp_path: Path, data: str) -> Path:
     from clusterdyn.calibration.spec import SPEC_DIR
 
@@ -213,7 +220,7 @@ def _spec_with_data(tmp_path: Path, data: str) -> Path:
     return spec
 
 
-def test_a_specs_data_key_is_honoured_relative_to_the_spec(tmp_path, model):
+def test_a_specs_data_key_is_honoured_relative_to_the_spec(tmp_path, model, shipped_quick_fit):
     """Before the fix the shipped data were always used, whatever ``data`` said."""
     import shutil
 
@@ -234,8 +241,7 @@ def test_a_specs_data_key_is_honoured_relative_to_the_spec(tmp_path, model):
     assert spec.data_path == (tmp_path / "my_data.csv").resolve()
     pd.testing.assert_frame_equal(spec.observations(), tripled, check_exact=False, rtol=1e-9)
     mine = fit_module.calibrate(model, spec, seed=0, quick=True, progress=False)
-    shipped = fit_module.calibrate(model, seed=0, quick=True, progress=False)
-    assert mine.objective != shipped.objective
+    assert mine.objective != shipped_quick_fit.objective
 
 
 def test_a_missing_data_file_is_one_error_before_any_fitting(tmp_path, capsys):
@@ -263,8 +269,8 @@ def test_a_scenario_built_in_code_is_validated_and_runs_like_its_file(model):
         scenarios.from_dict({**keys, "lever": {}})
 
 
-def test_result_parts_are_dataframes_through_to_frame(model):
-    result = fit_module.calibrate(model, seed=0, quick=True, progress=False)
+def test_result_parts_are_dataframes_through_to_frame(shipped_quick_fit):
+    result = shipped_quick_fit
     estimates = result.to_frame()
     assert list(estimates.index) == result.spec.names
     assert {"value", "lower_95", "upper_95", "identified"} <= set(estimates.columns)
