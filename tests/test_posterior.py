@@ -74,29 +74,74 @@ def test_posterior_is_seeded(model, synthetic):
 PREFIX_STEPS = 2
 
 
-@pytest.mark.parametrize("results", ["salmon_cluster.toml", "salmon_cluster_until_1995.toml"])
-def test_shipped_draws_are_what_the_sampler_writes_now(tmp_path, results):
-    """The first draws of the shipped posterior are what the seeded sampler gives now, at the
-    file's precision (6 significant digits, :mod:`tests.precision`): the shipped settings
-    (walkers, burn-in and thinning read from its report) over the first :data:`PREFIX_STEPS`
-    kept steps of every walker."""
-    import re
+SHIPPED_CHAINS = ["salmon_cluster.toml", "salmon_cluster_until_1995.toml"]
 
-    from clusterdyn.calibration.shipped import BURN, STEPS
+
+def _shipped_settings(results: str) -> tuple[Path, int, int, int, int]:
+    """The shipped draws file of ``results`` and its walkers, steps, burn-in and thinning (as
+    its report states them)."""
+    import re
 
     shipped_file = posterior_path(RESULTS / results)
     settings = re.search(r"(\d+) walkers x ([\d,]+) steps \(first ([\d,]+) dropped\), keeping "
                          r"one step in (\d+)", shipped_file.with_suffix(".md").read_text())
     walkers, total, burn, thin = (int(g.replace(",", "")) for g in settings.groups())
+    return shipped_file, walkers, total, burn, thin
+
+
+def _prefix_chain(results: str, steps: int, burn: int, draws: int, out: str) -> int:
+    """The seeded chain of ``results`` over ``steps``, its draws written to ``out`` (in a
+    worker process, warnings as errors as in the test session); returns its thinning."""
+    import warnings
+
+    warnings.simplefilter("error")
+    warnings.filterwarnings("ignore", "chardet.universaldetector is deprecated")
+    sample = posterior_from_results(RESULTS / results, steps=steps, burn=burn, draws=draws,
+                                    seed=0, progress=False)
+    with Path(out).open("w", encoding="utf-8") as handle:
+        sample.to_csv(handle)
+    return sample.thin
+
+
+@pytest.fixture(scope="module")
+def shipped_chains(tmp_path_factory) -> dict[str, tuple[int, Path]]:
+    """Both shipped chains' first kept steps, computed at the same time in two processes
+    (one chain each, one thread each; on the 2-core CI machine the pair takes the time of the
+    longer, about 50 s less than one after the other). By results file: the thinning and the
+    draws file written."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from clusterdyn.calibration.shipped import BURN
+    from clusterdyn.forecasting.pipeline import _one_thread_per_process
+
+    folder = tmp_path_factory.mktemp("chains")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context,
+                             initializer=_one_thread_per_process) as pool:
+        running = {}
+        for results in SHIPPED_CHAINS:
+            _, walkers, _, _, thin = _shipped_settings(results)
+            out = folder / f"{results}.csv"
+            running[results] = out, pool.submit(_prefix_chain, results,
+                                                BURN + thin * PREFIX_STEPS, BURN,
+                                                walkers * PREFIX_STEPS, str(out))
+        return {results: (future.result(), out) for results, (out, future) in running.items()}
+
+
+@pytest.mark.parametrize("results", SHIPPED_CHAINS)
+def test_shipped_draws_are_what_the_sampler_writes_now(shipped_chains, results):
+    """The first draws of the shipped posterior are what the seeded sampler gives now, at the
+    file's precision (6 significant digits, :mod:`tests.precision`): the shipped settings
+    (walkers, burn-in and thinning read from its report) over the first :data:`PREFIX_STEPS`
+    kept steps of every walker (the chain computed by ``shipped_chains``, both at once)."""
+    from clusterdyn.calibration.shipped import BURN, STEPS
+
+    shipped_file, walkers, total, burn, thin = _shipped_settings(results)
     assert (total, burn) == (STEPS, BURN)
     assert len(pd.read_csv(shipped_file)) == walkers * ((STEPS - BURN) // thin)
-    steps = BURN + thin * PREFIX_STEPS
-    sample = posterior_from_results(RESULTS / results, steps=steps, burn=BURN,
-                                    draws=walkers * PREFIX_STEPS, seed=0, progress=False)
-    assert sample.thin == thin
-    out = tmp_path / "draws.csv"
-    with out.open("w", encoding="utf-8") as handle:
-        sample.to_csv(handle)
+    sample_thin, out = shipped_chains[results]
+    assert sample_thin == thin
     prefix = "\n".join(shipped_file.read_text().splitlines()[:1 + walkers * PREFIX_STEPS])
     assert differences(out.read_text(), prefix + "\n") == []
 
