@@ -86,6 +86,8 @@ class Session:
         self.runs = 0
         self.current: Evaluation = workbench.historical
         self._quiet = False
+        #: Parameter overrides of the last scenario file applied (no slider; kept when saving).
+        self.parameters: tuple[tuple[str, float], ...] = ()
         self.plots = LivePlots(workbench)
         self._build_widgets(Settings.from_scenario(start), [s.name for s in overlays])
         self.layout = self._layout()
@@ -191,9 +193,7 @@ class Session:
                        for lever in LEVERS)
         starts = [self.conditions[s].value.strip() or float(self.start_years[s].value)
                   for s in STAGES[1:]]
-        return Settings(levers, (starts[0], starts[1]), self._parameters)  # type: ignore[arg-type]
-
-    _parameters: tuple[tuple[str, float], ...] = ()
+        return Settings(levers, (starts[0], starts[1]), self.parameters)  # type: ignore[arg-type]
 
     def _changed(self, _event: object = None) -> None:
         if self._quiet:
@@ -284,7 +284,7 @@ class Session:
                 self.conditions[stage].value = given if isinstance(given, str) else ""
                 if not isinstance(given, str):
                     self.start_years[stage].value = float(given)
-            self._parameters = settings.parameters
+            self.parameters = settings.parameters
         finally:
             self._quiet = False
         self._changed()

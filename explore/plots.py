@@ -18,7 +18,7 @@ from bokeh.plotting import figure
 
 from clusterdyn.explore.workbench import BAND_PERCENTILES, Evaluation, Workbench
 from clusterdyn.figures.palette import LOG_OUTPUTS, OKABE_ITO, STAGE_SHADES, unit_label
-from clusterdyn.scenarios.spec import STAGE_LABELS, STAGES
+from clusterdyn.scenarios.spec import STAGES
 from clusterdyn.sdmodels import PUBLIC_OUTPUTS
 
 #: Most scenarios overlaid at once (more would not be readable in one plot).
@@ -153,8 +153,3 @@ class LivePlots:
             source.data = trajectory_data(shown[name] if name else None)
             self.legend_items[k].visible = name is not None
             self.legend_items[k].label = {"value": name.replace("_", " ") if name else ""}
-
-
-def stage_caption() -> str:
-    """Legend of the shading, written under the plots."""
-    return "Shading: " + ", ".join(f"{STAGE_LABELS[s]}" for s in STAGES) + " (light to dark)."

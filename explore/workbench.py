@@ -62,7 +62,7 @@ OBSERVED: Mapping[str, tuple[str, float]] = MappingProxyType({
     "Export value": ("chile_salmon_value_kusd", 1e-3),
     "World market share": ("chile_world_share", 1.0),
 })
-#: KPIs given a 5-95% interval over the draws: KPI column -> (output, in KPI_YEAR or NPV).
+#: KPI columns given a 5-95% interval over the draws.
 INTERVAL_KPIS: tuple[str, ...] = ("production_2003_t", "npv_exports_musd",
                                   "world_market_share_2003", "social_capital_2003")
 _CACHE_SIZE = 64
@@ -287,7 +287,7 @@ class Workbench:
         def column(name: str) -> np.ndarray:
             return values[:, :, TRAJECTORY_VARIABLES.index(name)]
 
-        per_draw = {
+        per_draw = {  # the INTERVAL_KPIS
             "production_2003_t": column("Production")[:, at],
             "npv_exports_musd": npv_of_exports(column("Export value"), years.to_numpy(),
                                                Economics()),

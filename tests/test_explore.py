@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 
 from clusterdyn.cli import main
 from clusterdyn.explore import exports, files
-from clusterdyn.explore.workbench import BAND_PERCENTILES, Settings, Workbench, starts_text
+from clusterdyn.explore.workbench import (
+    BAND_PERCENTILES,
+    INTERVAL_KPIS,
+    Settings,
+    Workbench,
+    starts_text,
+)
 from clusterdyn.scenarios import engine
 from clusterdyn.scenarios.catalog import available
 from clusterdyn.scenarios.spec import LEVERS, ScenarioError, from_dict, load
@@ -58,6 +64,7 @@ def test_the_band_comes_from_the_draws_and_the_seed(bench):
     assert list(low.columns) == list(PUBLIC_OUTPUTS)
     assert (low.to_numpy() <= high.to_numpy()).all()
     assert (high["Production"] > low["Production"]).loc[1990:].all()
+    assert tuple(evaluation.intervals) == INTERVAL_KPIS
     for kpi, (lo, hi) in evaluation.intervals.items():
         assert lo <= hi, kpi
     again = Workbench(draws=40, seed=0).historical
