@@ -35,7 +35,7 @@ from clusterdyn.figures.style import (
     unit_label,
 )
 from clusterdyn.scenarios.kpis import kpi_csv_frame
-from clusterdyn.scenarios.spec import STAGE_LABELS, STAGES
+from clusterdyn.scenarios.spec import STAGE_LABELS
 from clusterdyn.sdmodels import PUBLIC_OUTPUTS
 
 #: Formats of the plot download.
@@ -81,13 +81,6 @@ def kpis_csv(shown: Mapping[str, Evaluation]) -> str:
     return frame.to_csv(float_format=_FLOAT, lineterminator="\n")
 
 
-def _stages(evaluation: Evaluation, until: int) -> list[tuple[str, float, float]]:
-    starts = [(s, evaluation.stage_starts.get(s)) for s in STAGES]
-    shown = [(s, float(t)) for s, t in starts if t is not None]
-    ends = [t for _, t in shown[1:]] + [float(until)]
-    return [(s, t, end) for (s, t), end in zip(shown, ends, strict=True)]
-
-
 def plot_explored(workbench: Workbench, current: Evaluation,
                   overlays: Mapping[str, Evaluation]) -> Figure:
     """The page's eight plots as one figure: the current settings with their band, the
@@ -95,7 +88,7 @@ def plot_explored(workbench: Workbench, current: Evaluation,
     fig = new_figure(12.0, 7.8)
     grid = fig.add_gridspec(3, 4, height_ratios=[1.0, 1.0, 0.3])
     axes = [fig.add_subplot(grid[r, c]) for r in range(2) for c in range(4)]
-    stages = _stages(current, workbench.until)
+    stages = current.stage_spans()
     lines = [("current settings", {"color": "#000000", "linestyle": "-"}, current)]
     lines += [("historical (calibrated)", {"color": MUTED, "linestyle": "--"},
                workbench.historical)]

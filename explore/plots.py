@@ -126,13 +126,12 @@ class LivePlots:
     def set_stages(self, evaluation: Evaluation, until: int) -> None:
         """Shade the stages as they started in ``evaluation``'s central run (the boxes are
         only touched when a start moved: every property sent makes the page lay out again)."""
-        starts = [evaluation.stage_starts.get(s) for s in STAGES]
-        edges = [float(s) if s is not None else None for s in starts]
+        spans = {stage: (start, end) for stage, start, end in evaluation.stage_spans()}
         wanted = []
-        for k in range(len(STAGES)):
-            later = [e for e in edges[k + 1:] if e is not None]
-            wanted.append((edges[k] is not None, edges[k] if edges[k] is not None else 0.0,
-                           min(later, default=float(until) + 0.5)))
+        for stage in STAGES:
+            start, end = spans.get(stage, (0.0, 0.0))
+            # the last box reaches the plot's edge, half a year past the last point
+            wanted.append((stage in spans, start, end + 0.5 if end >= until else end))
         if wanted == self._shaded:
             return
         self._shaded = wanted

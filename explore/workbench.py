@@ -185,6 +185,13 @@ class Evaluation:
         """When each stage started in the central run (None: not within the run)."""
         return self.run.stage_starts
 
+    def stage_spans(self) -> list[tuple[str, float, float]]:
+        """``(stage, start, end)`` of each stage that started within the run; a stage ends
+        when the next one starts, the last at the run's last year (what the plots shade)."""
+        started = [(s, float(t)) for s in STAGES if (t := self.stage_starts.get(s)) is not None]
+        ends = [t for _, t in started[1:]] + [float(self.run.until)]
+        return [(s, t, end) for (s, t), end in zip(started, ends, strict=True)]
+
 
 class Workbench:
     """The calibrated model, its compiled runner and posterior draws, loaded once per process.

@@ -268,3 +268,12 @@ def test_a_busy_port_is_one_error_line():
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Address already in use" in done.stderr
     assert done.stdout == ""
+
+
+def test_stage_spans_are_what_the_plots_shade(bench):
+    assert bench.historical.stage_spans() == [("initial_learning", 1978.0, 1986.0),
+                                              ("maturing", 1986.0, 1996.0),
+                                              ("globalisation", 1996.0, 2003.0)]
+    late = bench.evaluate(bench.historical_settings.with_start("globalisation", 2010.0),
+                          band=False)
+    assert late.stage_spans()[-1] == ("maturing", 1986.0, 2003.0)
